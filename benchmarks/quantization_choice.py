@@ -1,0 +1,87 @@
+"""Measure int8 quantization variants against PyTorch eager on the export's parity cases.
+
+Usage: python benchmarks/quantization_choice.py HF_MODEL_DIR_OR_ID [--out benchmarks/quantization_choice.md]
+
+Exports the fp32 graph once, computes the PyTorch references once, then quantizes with each
+variant (per-channel or per-tensor, reduce_range, s8/u8 weights, which linear layers stay fp32)
+and prints the minimum / mean pooled cosine and the ORT CPU time per case set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from longformer2vec.export import load_hf, special_token_frame
+from longformer2vec.export.convert import Int8Recipe, export_onnx, quantize_int8
+from longformer2vec.export.model import LongformerForExport, attention_windows, max_length
+from longformer2vec.export.verify import VERIFICATION_TEXT, build_cases, compare, torch_reference
+
+VARIANTS = (
+    Int8Recipe("per-channel s8 (all-linear)"),
+    Int8Recipe("per-channel s8 reduce_range", reduce_range=True),
+    Int8Recipe("per-tensor s8", per_channel=False),
+    Int8Recipe("per-channel u8", weight_type="u8"),
+    Int8Recipe("per-channel s8, FFN-out fp32 (ffn-out-fp32)", keep_fp32=("ffn_out",)),
+)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model")
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--max-length", type=int, default=None, help="cap the longest case (speed)")
+    args = parser.parse_args()
+
+    hf_model, tokenizer = load_hf(args.model)
+    config = hf_model.config
+    backend = tokenizer.backend_tokenizer
+    backend.no_padding()
+    backend.no_truncation()
+    prefix, suffix = special_token_frame(backend)
+    cases = build_cases(
+        max_len=min(max_length(config), args.max_length or 10**9),
+        window=max(attention_windows(config)),
+        vocab_size=min(int(config.vocab_size), backend.get_vocab_size()),
+        pad_token_id=int(config.pad_token_id),
+        prefix_ids=prefix,
+        suffix_ids=suffix,
+        special_ids=tokenizer.all_special_ids,
+        text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
+    )
+    refs = [torch_reference(hf_model, c) for c in cases]
+    lines = [
+        f"# int8 variants on {args.model}",
+        "",
+        "| variant | min pooled cos | mean pooled cos | min token cos | ORT s (all cases) |",
+        "|---|---|---|---|---|",
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "fp32.onnx"
+        export_onnx(LongformerForExport(hf_model).eval(), fp32)
+        for recipe in (None, *VARIANTS):
+            name, path = "fp32 (reference graph)", fp32
+            if recipe is not None:
+                name, path = recipe.name, Path(tmp) / "int8.onnx"
+                quantize_int8(fp32, path, recipe)
+            session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            start = time.perf_counter()
+            results = [compare(c, r, session, s) for c, (r, s) in zip(cases, refs)]
+            seconds = time.perf_counter() - start
+            pooled = np.array([r.pooled_min_cosine for r in results])
+            token = min(r.token_min_cosine for r in results)
+            lines.append(
+                f"| {name} | {pooled.min():.6f} | {pooled.mean():.6f} | {token:.4f} | {seconds:.2f} |"
+            )
+            print(lines[-1], flush=True)
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

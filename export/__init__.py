@@ -1,0 +1,237 @@
+"""PyTorch -> ONNX export of Longformer, verified against HF eager before it is saved.
+
+Needs the ``export`` extra (torch, transformers, onnx). Split like optimum's exporters:
+:mod:`.model` patches the model (banded attention from :mod:`.attention`), :mod:`.convert`
+traces and quantizes, :mod:`.verify` checks parity; :func:`export_model` runs them in order and
+writes a self-contained model directory that the runtime loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .convert import INT8_RECIPES, Int8Recipe
+from .verify import POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
+
+__all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model"]
+
+PRECISIONS = ("fp32", "int8")
+GRAPH_FILE = "model.onnx"
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+CARD_FILE = "card.md"
+FORMAT_VERSION = 1
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_hf(model: str):
+    """Load ``LongformerModel`` and its fast tokenizer from a hub id or a local HF directory."""
+    from transformers import AutoConfig, AutoTokenizer, LongformerModel
+
+    config = AutoConfig.from_pretrained(model)
+    if config.model_type != "longformer":
+        raise ValueError(
+            f"{model} is a {config.model_type!r} model; only 'longformer' models can be exported"
+        )
+    hf_model = LongformerModel.from_pretrained(model, add_pooling_layer=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(f"{model}: a fast tokenizer (tokenizer.json) is required for the runtime")
+    return hf_model, tokenizer
+
+
+def special_token_frame(backend) -> tuple[list[int], list[int]]:
+    """Special-token ids the post-processor puts before and after a text (e.g. ``<s>``, ``</s>``)."""
+    encoding = backend.encode("a")
+    special = encoding.special_tokens_mask
+    first = next((i for i, s in enumerate(special) if not s), len(special))
+    last = max((i for i, s in enumerate(special) if not s), default=first - 1)
+    return encoding.ids[:first], encoding.ids[last + 1 :]
+
+
+def _card_text(model_id: str, vector_length: int) -> str:
+    from ..models import card_path, default_card
+
+    path = card_path(model_id)
+    return path.read_text(encoding="utf-8") if path is not None else default_card(model_id, vector_length)
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+    import torch
+    import transformers
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def _replace_dir(staging: Path, output_dir: Path) -> None:
+    """Move a finished export into place; never clobbers a directory that is not an export."""
+    if output_dir.exists():
+        if not output_dir.is_dir():
+            raise FileExistsError(f"{output_dir} exists and is not a directory")
+        if any(output_dir.iterdir()) and not (output_dir / MANIFEST_FILE).exists():
+            raise FileExistsError(
+                f"{output_dir} is a non-empty directory that is not a longformer2vec export"
+            )
+        old = output_dir.with_name(output_dir.name + f".old-{int(time.time())}")
+        output_dir.rename(old)
+        staging.rename(output_dir)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        output_dir.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(output_dir)
+
+
+def export_model(
+    model: str = "allenai/longformer-base-4096",
+    output_dir: str | Path = "longformer-onnx",
+    precision: str = "fp32",
+    *,
+    opset: int | None = None,
+    int8_recipes: Sequence[Int8Recipe] | None = None,
+    model_id: str | None = None,
+    progress: Callable[[str], None] = _stderr,
+) -> Path:
+    """Export ``model`` (hub id or local HF dir) to ``output_dir``; returns the directory.
+
+    The graph is verified against the PyTorch model before anything is written; a parity failure
+    raises :class:`ParityError` naming the failing cases and leaves ``output_dir`` untouched.
+    For int8, ``int8_recipes`` (default :data:`INT8_RECIPES`: fastest first) are tried in order
+    and the first that passes the gate is kept; the manifest records every attempt.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    from .convert import DEFAULT_OPSET, INT8_RECIPES, export_onnx, quantize_int8
+    from .model import LongformerForExport, attention_windows, max_length, pad_multiple
+    from .verify import build_cases, check_thresholds, compare, format_table, results_to_json, torch_reference
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    opset = opset or DEFAULT_OPSET
+    output_dir = Path(output_dir).expanduser().resolve()
+    model_id = model_id or model
+
+    progress(f"loading {model}")
+    hf_model, tokenizer = load_hf(model)
+    config = hf_model.config
+    wrapper = LongformerForExport(hf_model).eval()
+
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
+    try:
+        fp32_path = staging / ("model.fp32.onnx" if precision != "fp32" else GRAPH_FILE)
+        progress(f"exporting fp32 graph (opset {opset})")
+        export_onnx(wrapper, fp32_path, opset=opset)
+        hf_model.eval()
+
+        backend = type(tokenizer.backend_tokenizer).from_str(tokenizer.backend_tokenizer.to_str())
+        backend.no_padding()  # a tokenizer.json may carry padding/truncation; the runtime pads itself
+        backend.no_truncation()
+        prefix, suffix = special_token_frame(backend)
+        windows = attention_windows(config)
+        cases = build_cases(
+            max_len=max_length(config),
+            window=max(windows),
+            vocab_size=min(int(config.vocab_size), backend.get_vocab_size()),
+            pad_token_id=int(config.pad_token_id),
+            prefix_ids=prefix,
+            suffix_ids=suffix,
+            special_ids=tokenizer.all_special_ids,
+            text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
+        )
+        progress(f"computing PyTorch references for {len(cases)} cases")
+        references = [torch_reference(hf_model, case) for case in cases]
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        parity: dict[str, list[dict]] = {}
+
+        def verify(path: Path, precision_name: str, label: str) -> None:
+            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            results = [compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references)]
+            progress(format_table(results, label))
+            parity[label] = results_to_json(results)
+            check_thresholds(results, precision_name)
+
+        verify(fp32_path, "fp32", "fp32")
+        graph_path = fp32_path
+        recipe = None
+        if precision == "int8":
+            graph_path = staging / GRAPH_FILE
+            recipes = list(int8_recipes or INT8_RECIPES)
+            for attempt, recipe in enumerate(recipes, start=1):
+                progress(f"quantizing to int8, recipe {recipe.name!r} ({attempt}/{len(recipes)})")
+                quantize_int8(fp32_path, graph_path, recipe)
+                try:
+                    verify(graph_path, "int8", f"int8 {recipe.name}")
+                    break
+                except ParityError as error:
+                    if attempt == len(recipes):
+                        raise
+                    progress(f"{error}; trying the next recipe")
+            fp32_path.unlink()
+
+        graph = onnx.load(str(graph_path), load_external_data=False)
+        backend.save(str(staging / TOKENIZER_FILE))
+        (staging / CARD_FILE).write_text(_card_text(model_id, int(config.hidden_size)), encoding="utf-8")
+        manifest = {
+            "format_version": FORMAT_VERSION,
+            "model_id": model_id,
+            "precision": precision,
+            "opset": opset,
+            "graph_file": GRAPH_FILE,
+            "graph_sha256": sha256_file(graph_path),
+            "node_count": len(graph.graph.node),
+            "inputs": [i.name for i in graph.graph.input],
+            "outputs": [o.name for o in graph.graph.output],
+            "attention_windows": windows,
+            "pad_multiple": pad_multiple(config),
+            "max_length": max_length(config),
+            "vector_length": int(config.hidden_size),
+            "pooling": "mean",
+            "pad_token_id": int(config.pad_token_id),
+            "tokenizer_file": TOKENIZER_FILE,
+            "card_file": CARD_FILE,
+            "quantization": (
+                {**recipe.as_dict(), "activations": "u8, dynamic, per tensor"} if recipe is not None else None
+            ),
+            "parity_thresholds": {"pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS)},
+            "parity": parity,
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        _replace_dir(staging, output_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    progress(f"wrote {output_dir} ({precision}, {manifest['node_count']} nodes)")
+    return output_dir

@@ -1,0 +1,125 @@
+"""Convert: trace the patched model to ONNX, and quantize it to int8 for the CPU."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import onnx
+import torch
+
+from .model import INPUT_NAMES, OUTPUT_NAMES, LongformerForExport
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How to quantize: tried in order by the exporter until one passes the parity gate.
+
+    Measured on all-MiniLM-L6-v2 converted to Longformer (``benchmarks/quantization_choice.md``):
+    per-channel s8 weights beat per-tensor by far (per-tensor drops pooled cosine to 0.89);
+    ``reduce_range`` only loses accuracy on VNNI CPUs; u8 weights are no better than s8 and run
+    slower. Keeping the feed-forward down-projections in fp32 recovers most of the rest.
+    """
+
+    name: str
+    per_channel: bool = True
+    reduce_range: bool = False
+    weight_type: str = "s8"
+    keep_fp32: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+INT8_RECIPES = (
+    Int8Recipe("all-linear"),
+    Int8Recipe("ffn-out-fp32", keep_fp32=("ffn_out",)),
+)
+
+
+def dummy_inputs(model: LongformerForExport) -> tuple[torch.Tensor, ...]:
+    """Two sequences of different lengths, one with two global tokens, so every path is traced.
+
+    The graph has no data-dependent branches, so the traced length does not matter for
+    correctness; it is kept short (two blocks plus one token) to make tracing fast.
+    """
+    seq_len = min(2 * model.pad_multiple + 1, model.max_length)
+    pad_token_id = model.pad_token_id
+    ids = torch.full((2, seq_len), pad_token_id, dtype=torch.int64)
+    token = 0 if pad_token_id != 0 else 1
+    ids[0, :] = token
+    ids[1, : max(1, seq_len // 2)] = token
+    mask = (ids != pad_token_id).to(torch.int64)
+    global_mask = torch.zeros_like(ids)
+    global_mask[0, 0] = 1
+    global_mask[0, seq_len - 1] = 1
+    return ids, mask, global_mask
+
+
+def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """Trace with the TorchScript exporter (dynamo cannot export the data-dependent TopK ``k``)."""
+    model.eval()
+    inputs = dummy_inputs(model)
+    axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
+    axes["sentence_embedding"] = {0: "batch"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # tracer warnings about int() of the TopK count are expected
+        torch.onnx.export(
+            model,
+            inputs,
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=list(INPUT_NAMES),
+            output_names=list(OUTPUT_NAMES),
+            dynamic_axes=axes,
+            do_constant_folding=True,
+        )
+    model.eval()  # the exporter may leave modules in training mode
+    graph = onnx.load(str(path))
+    onnx.checker.check_model(graph)
+    return graph
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RECIPES[0]) -> onnx.ModelProto:
+    """Dynamic int8 quantization of the linear layers (MatMul with a 2-D constant weight).
+
+    Activations are quantized per tensor at run time (u8); weights per output channel (s8) by
+    default. The small re-associated global-attention products (3-D weights) stay fp32.
+    ``reduce_range`` (7-bit weights) is only needed on CPUs without VNNI, where u8 x s8
+    products can saturate; see ``benchmarks/quantization_choice.py`` for the measured figures.
+    ``recipe.keep_fp32=("ffn_out",)`` leaves the feed-forward down-projections (weight taller than wide,
+    input after GELU: the widest activation range) in fp32.
+    """
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = onnx.load(str(fp32_path))
+    weights = {init.name: init for init in graph.graph.initializer}
+
+    def stays_fp32(node: onnx.NodeProto) -> bool:
+        weight = weights.get(node.input[1])
+        if weight is None or len(weight.dims) != 2:
+            return True
+        return "ffn_out" in recipe.keep_fp32 and weight.dims[0] > weight.dims[1]
+
+    exclude = [node.name for node in graph.graph.node if node.op_type == "MatMul" and stays_fp32(node)]
+    quantize_dynamic(
+        str(fp32_path),
+        str(int8_path),
+        per_channel=recipe.per_channel,
+        reduce_range=recipe.reduce_range,
+        weight_type={"s8": QuantType.QInt8, "u8": QuantType.QUInt8}[recipe.weight_type],
+        op_types_to_quantize=["MatMul"],
+        nodes_to_exclude=exclude,
+        extra_options={"MatMulConstBOnly": True},
+    )
+    quantized = onnx.load(str(int8_path))
+    onnx.checker.check_model(quantized)
+    return quantized

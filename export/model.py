@@ -1,0 +1,92 @@
+"""The model patcher: HF ``LongformerModel`` re-wired for export (same weights, same function).
+
+Only the self-attention is replaced (see :mod:`.attention`); embeddings, the attention output
+projection, the feed-forward blocks and their LayerNorms are HF's own modules, called directly.
+The wrapper also pads the input to a multiple of every layer's one-sided window (so callers may
+send any length) and adds the pooled ``sentence_embedding`` output (VectorHub's masked mean).
+"""
+
+from __future__ import annotations
+
+import math
+from functools import reduce
+
+import torch
+from torch import nn
+
+from .attention import BandedLongformerSelfAttention, global_slots
+
+INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
+OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
+
+
+def attention_windows(config) -> list[int]:
+    """Per-layer (two-sided) attention windows of a LongformerConfig, as a list."""
+    window = config.attention_window
+    if isinstance(window, int):
+        return [window] * config.num_hidden_layers
+    windows = list(window)
+    if len(windows) != config.num_hidden_layers:
+        raise ValueError(f"attention_window has {len(windows)} entries for {config.num_hidden_layers} layers")
+    return windows
+
+
+def pad_multiple(config) -> int:
+    """Padded lengths must be a multiple of every one-sided window: their least common multiple."""
+    one_sided = [w // 2 for w in attention_windows(config)]
+    return reduce(lambda a, b: a * b // math.gcd(a, b), one_sided)
+
+
+def max_length(config) -> int:
+    """Longest input (specials included) the position table covers: positions start at pad+1."""
+    return int(config.max_position_embeddings) - int(config.pad_token_id) - 1
+
+
+class LongformerForExport(nn.Module):
+    """``(input_ids, attention_mask, global_attention_mask) -> (last_hidden_state, sentence_embedding)``."""
+
+    def __init__(self, hf_model: nn.Module) -> None:
+        super().__init__()
+        config = hf_model.config
+        for w in attention_windows(config):
+            if w <= 0 or w % 2:
+                raise ValueError(f"attention windows must be positive and even, got {w}")
+        self.pad_token_id = int(config.pad_token_id)
+        self.pad_multiple = pad_multiple(config)
+        self.max_length = max_length(config)
+        self.embeddings = hf_model.embeddings
+        self.layers = hf_model.encoder.layer
+        self.attentions = nn.ModuleList(
+            BandedLongformerSelfAttention(layer.attention.self, w // 2)
+            for layer, w in zip(self.layers, attention_windows(config))
+        )
+
+    def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
+        """HF's embeddings with RoBERTa positions (pad+1, pad+2, ... for non-pad tokens)."""
+        emb = self.embeddings
+        not_pad = (input_ids != self.pad_token_id).to(torch.int64)
+        positions = torch.cumsum(not_pad, dim=1) * not_pad + self.pad_token_id
+        x = emb.word_embeddings(input_ids) + emb.position_embeddings(positions)
+        x = x + emb.token_type_embeddings.weight[0]  # token_type_ids are all zero
+        return emb.LayerNorm(x)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, global_attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        seq_len = input_ids.shape[1]
+        pad = (self.pad_multiple - seq_len % self.pad_multiple) % self.pad_multiple
+        ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
+        is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
+        is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
+        global_index, global_valid = global_slots(is_global)
+
+        hidden = self.embed(ids)
+        for layer, attention in zip(self.layers, self.attentions):
+            attn = attention(hidden, is_real, is_global, global_index, global_valid)
+            hidden = layer.attention.output(attn, hidden)
+            hidden = layer.output(layer.intermediate(hidden), hidden)
+
+        hidden = hidden[:, :seq_len]
+        weights = (attention_mask > 0).to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return hidden, pooled

@@ -1,0 +1,34 @@
+"""longformer2vec: ONNX Runtime inference for the Longformer encoder behind VectorHub's `Longformer2Vec`.
+
+Only onnxruntime, numpy and tokenizers are imported here; torch/transformers are needed solely by
+`longformer2vec.export`. Either the `onnxruntime` or the `onnxruntime-gpu` wheel may provide
+`onnxruntime` (install exactly one of them).
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .card import ModelDefinition, load_card, parse_card
+from .encoder import DEFAULT_MODEL, Longformer2Vec
+from .errors import ExportUnavailableError, Longformer2VecError, ModelLoadError
+from .manifest import Manifest, load_model_dir
+
+try:
+    __version__ = version("longformer2vec")
+except PackageNotFoundError:  # running from a source tree without installing
+    __version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ExportUnavailableError",
+    "Longformer2Vec",
+    "Longformer2VecError",
+    "Manifest",
+    "ModelDefinition",
+    "ModelLoadError",
+    "__version__",
+    "load_card",
+    "load_model_dir",
+    "parse_card",
+]

@@ -1,0 +1,5 @@
+"""`python -m longformer2vec` == the `longformer2vec` console script."""
+
+from longformer2vec.cli import main
+
+raise SystemExit(main())

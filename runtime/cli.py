@@ -1,0 +1,141 @@
+"""Command line: `export` (needs the export extra), `info` and `embed` (runtime only)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from .encoder import DEFAULT_MODEL
+from .errors import EXPORT_INSTALL_HINT, Longformer2VecError
+from .hub import EXPORT_DEPENDENCIES
+from .manifest import Manifest, format_parity_table, load_model_dir
+
+
+def _summary(manifest: Manifest) -> str:
+    windows = sorted(set(manifest.attention_windows))
+    lines = [
+        f"model_id:       {manifest.model_id}",
+        f"directory:      {manifest.model_dir}",
+        f"precision:      {manifest.precision}",
+        f"opset:          {manifest.opset}",
+        f"graph:          {manifest.graph_file} ({manifest.node_count} nodes, sha256 {manifest.graph_sha256})",
+        f"vector_length:  {manifest.vector_length}",
+        f"max_length:     {manifest.max_length}",
+        f"pad_multiple:   {manifest.pad_multiple}",
+        f"attention:      {len(manifest.attention_windows)} layers, windows {windows}",
+        f"pooling:        {manifest.pooling}",
+        f"created:        {manifest.created}",
+    ]
+    if manifest.versions:
+        lines.append("versions:       " + ", ".join(f"{k}={v}" for k, v in manifest.versions.items()))
+    return "\n".join(lines)
+
+
+def _parity_table(parity: object) -> str:
+    """The exporter's parity figures, one table per verified graph (fp32, then int8)."""
+    if not parity or not isinstance(parity, dict):
+        return "parity: (none recorded)"
+    return "\n\n".join(
+        format_parity_table(rows, label) if isinstance(rows, list) else f"{label}: {json.dumps(rows)}"
+        for label, rows in parity.items()
+    )
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    try:
+        from longformer2vec.export import export_model
+    except ImportError as exc:
+        print(
+            f"error: exporting needs the export extra ({exc}). Run: {EXPORT_INSTALL_HINT}",
+            file=sys.stderr,
+        )
+        return 2
+    from longformer2vec.export import INT8_RECIPES, ParityError
+
+    kwargs: dict[str, object] = {"precision": args.precision}
+    if args.opset is not None:
+        kwargs["opset"] = args.opset
+    if args.int8_recipe != "auto":
+        kwargs["int8_recipes"] = [r for r in INT8_RECIPES if r.name == args.int8_recipe]
+    try:
+        out_dir = export_model(args.model, args.output, **kwargs)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in EXPORT_DEPENDENCIES:
+            raise
+        print(f"error: exporting needs the export extra ({exc}). Run: {EXPORT_INSTALL_HINT}", file=sys.stderr)
+        return 2
+    except (ParityError, FileExistsError, ValueError, OSError) as exc:
+        print(f"error: export failed, nothing written to {args.output}: {exc}", file=sys.stderr)
+        return 1
+    print(_summary(load_model_dir(out_dir)))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    manifest = load_model_dir(args.dir, verify_hash=not args.no_verify)
+    print(_summary(manifest))
+    print(_parity_table(manifest.parity))
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from .encoder import Longformer2Vec
+
+    model = Longformer2Vec(
+        args.model, pooling=args.pooling, global_attention=args.global_attention, normalize=args.normalize
+    )
+    print(json.dumps(model.bulk_encode(list(args.text))))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="longformer2vec", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("export", help="export a Hugging Face Longformer to an ONNX model directory")
+    p.add_argument(
+        "model",
+        nargs="?",
+        default=DEFAULT_MODEL,
+        help=f"hub id or local checkpoint dir (default {DEFAULT_MODEL})",
+    )
+    p.add_argument("--output", required=True, help="directory to write (replaced only by a finished export)")
+    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (exporter default: 17)")
+    p.add_argument(
+        "--int8-recipe",
+        choices=("auto", "all-linear", "ffn-out-fp32"),
+        default="auto",
+        help="int8 only: 'auto' tries all-linear, then ffn-out-fp32, keeping the first that passes parity",
+    )
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("info", help="print a model directory's manifest summary and parity table")
+    p.add_argument("dir")
+    p.add_argument("--no-verify", action="store_true", help="skip the graph sha256 check")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("embed", help="print JSON vectors for TEXT arguments (quick checks)")
+    p.add_argument("--model", required=True, help="exported model directory or hub id")
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--global-attention", choices=("none", "cls"), default="none")
+    p.add_argument("--normalize", action="store_true")
+    p.add_argument("text", nargs="+")
+    p.set_defaults(func=_cmd_embed)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; library errors become a one-line message and exit code 1 (no traceback)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except Longformer2VecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,74 @@
+"""Shared numpy helpers (pooling, padding, chunking), kept framework-free so they are trivially testable."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import TypeVar
+
+import numpy as np
+
+T = TypeVar("T")
+
+
+def mean_pooling(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Masked mean over the sequence axis; padding never contributes and all-zero masks give zeros."""
+    m = mask.astype(np.float32)[..., None]
+    summed = (hidden * m).sum(axis=1)
+    counts = np.clip(m.sum(axis=1), 1e-9, None)
+    return (summed / counts).astype(np.float32)
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise rows; zero rows stay zero instead of becoming NaN."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def iter_batch(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
+    """Yield successive lists of at most `size` items."""
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    it = iter(iterable)
+    while batch := list(islice(it, size)):
+        yield batch
+
+
+def round_up(n: int, multiple: int) -> int:
+    """Round `n` up to a multiple of `multiple` (>= 1)."""
+    multiple = max(1, multiple)
+    return -(-n // multiple) * multiple
+
+
+def pad_batch(
+    sequences: Sequence[Sequence[int]], pad_id: int, multiple: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad id lists to the longest length rounded up to `multiple`; returns int64 (ids, mask)."""
+    longest = max((len(s) for s in sequences), default=0)
+    width = round_up(max(longest, 1), multiple)
+    ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(sequences), width), dtype=np.int64)
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    return ids, mask
+
+
+def split_long(ids_content: Sequence[int], chunk_len: int, overlap: int) -> list[list[int]]:
+    """Split content ids into windows of `chunk_len` with `overlap`; the last window ends at the last token.
+
+    Overlap is clamped to `chunk_len - 1` so the stride is always positive.
+    """
+    if chunk_len < 1:
+        raise ValueError(f"chunk_len must be >= 1, got {chunk_len}")
+    ids = list(ids_content)
+    if len(ids) <= chunk_len:
+        return [ids]
+    stride = chunk_len - min(max(overlap, 0), chunk_len - 1)
+    chunks = []
+    start = 0
+    while True:
+        chunks.append(ids[start : start + chunk_len])
+        if start + chunk_len >= len(ids):
+            return chunks
+        start += stride

@@ -1,0 +1,266 @@
+"""`Longformer2Vec`: the VectorHub-compatible facade over tokenizer + ONNX session."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tokenizers import Encoding, Tokenizer
+
+from .card import ModelDefinition, load_card, parse_card
+from .common import iter_batch, pad_batch, round_up, split_long
+from .common import normalize as l2_normalize
+from .errors import Longformer2VecError, ModelLoadError
+from .hub import resolve_model
+from .manifest import Manifest, load_model_dir
+from .session import OnnxSession, ProviderSpec, will_use_cpu_only
+
+DEFAULT_MODEL = "allenai/longformer-base-4096"
+POOLINGS = ("mean", "cls")
+GLOBAL_ATTENTIONS = ("none", "cls")
+PRECISIONS = (None, "fp32", "int8")
+
+
+@dataclass
+class _Piece:
+    """One model input row: a whole text or one chunk of a long text."""
+
+    text_index: int
+    ids: list[int]
+
+
+def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+class Longformer2Vec:
+    """Embed text with an exported Longformer ONNX graph; drop-in for VectorHub's `Longformer2Vec`.
+
+    `model_name` is an exported directory (with `manifest.json`), a hub id, or a local Hugging Face
+    checkpoint; the latter two are exported into the cache on first use (needs the `export` extra).
+
+    Behaviour worth knowing:
+
+    * Every text is tokenized with the model's special tokens, so `""` embeds just the specials
+      (e.g. `<s></s>`) - a real, deterministic vector, not a placeholder.
+    * Texts longer than `max_length` tokens are never truncated. The content between the leading and
+      trailing special tokens is split into windows of `max_length - n_specials` tokens overlapping by
+      `chunk_overlap`; each window is re-wrapped in the same specials and embedded, and the text's vector
+      is the mean of the window vectors weighted by each window's token count (specials included),
+      taken before optional L2 normalisation. With `pooling="cls"` the window CLS vectors are combined
+      the same way.
+    * Batches are sorted by length and padded (mask 0) to a multiple of the manifest's `pad_multiple`;
+      masked mean pooling makes padding irrelevant, so `bulk_encode(t)[i] == encode(t[i])` up to float noise.
+    * `precision=None` picks int8 when only the CPU provider will run, else fp32; it only affects models
+      that must be resolved/exported - an exported directory has its own precision.
+    """
+
+    def __init__(
+        self,
+        model_name: str | os.PathLike[str] = DEFAULT_MODEL,
+        *,
+        pooling: str = "mean",
+        global_attention: str = "none",
+        normalize: bool = False,
+        precision: str | None = None,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: Any = None,
+        intra_op_num_threads: int | None = None,
+        batch_size: int = 8,
+        chunk_overlap: int = 256,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        _check_choice("pooling", pooling, POOLINGS)
+        _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)
+        _check_choice("precision", precision, PRECISIONS)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
+            raise ValueError(f"chunk_overlap must be a non-negative int, got {chunk_overlap!r}")
+        self.model_name = str(model_name)
+        self.pooling = pooling
+        self.global_attention = global_attention
+        self.normalize = bool(normalize)
+        self.batch_size = batch_size
+        self.chunk_overlap = chunk_overlap
+        if precision is None:
+            precision = "int8" if will_use_cpu_only(providers) else "fp32"
+        self._model_dir = resolve_model(model_name, precision, cache_dir)
+        self._manifest = load_model_dir(self._model_dir)
+        self._tokenizer = self._load_tokenizer(self._manifest.tokenizer_path)
+        self._session = OnnxSession(
+            self._manifest.graph_path,
+            providers=providers,
+            session_options=session_options,
+            intra_op_num_threads=intra_op_num_threads,
+        )
+        self.definition: ModelDefinition = self._load_definition(self._manifest)
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def _load_tokenizer(path: Path) -> Tokenizer:
+        """Load and strip any padding/truncation baked into tokenizer.json: the runtime owns both."""
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises plain Exception subclasses
+            raise ModelLoadError(f"Cannot load tokenizer {path}: {exc}") from exc
+        tok.no_padding()
+        tok.no_truncation()
+        return tok
+
+    @staticmethod
+    def _load_definition(manifest: Manifest) -> ModelDefinition:
+        """Card from the model dir, else the packaged card, else a minimal generated one."""
+        if manifest.card_path.is_file():
+            try:
+                return load_card(manifest.card_path)
+            except (OSError, UnicodeDecodeError):
+                pass
+        from longformer2vec.models import card_path, default_card
+
+        packaged = card_path(manifest.model_id)
+        if packaged is not None:
+            return load_card(packaged)
+        return parse_card(default_card(manifest.model_id, manifest.vector_length))
+
+    # --------------------------------------------------------------- properties
+    @property
+    def model_dir(self) -> Path:
+        return self._model_dir
+
+    @property
+    def manifest(self) -> Manifest:
+        return self._manifest
+
+    @property
+    def providers(self) -> list[str]:
+        """Execution providers the ONNX session actually uses."""
+        return self._session.providers
+
+    @property
+    def vector_length(self) -> int:
+        return self._manifest.vector_length
+
+    @property
+    def max_length(self) -> int:
+        return self._manifest.max_length
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        return self._tokenizer
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(model_id={self._manifest.model_id!r}, model_dir='{self._model_dir}', "
+            f"precision={self._manifest.precision!r}, pooling={self.pooling!r}, "
+            f"global_attention={self.global_attention!r}, normalize={self.normalize}, "
+            f"providers={self.providers})"
+        )
+
+    # ------------------------------------------------------------------ public
+    def encode(self, text: str | list[str]) -> list[float] | list[list[float]]:
+        """Embed one string (-> list[float]) or a list of strings (-> list[list[float]], via bulk_encode)."""
+        if isinstance(text, (list, tuple)):
+            return self.bulk_encode(list(text))
+        if not isinstance(text, str):
+            raise TypeError(f"text must be str or list[str], got {type(text).__name__}")
+        return self.encode_numpy([text])[0].tolist()
+
+    def bulk_encode(self, texts: list[str], batch_size: int | None = None) -> list[list[float]]:
+        """Embed many strings; output order matches input order."""
+        return self.encode_numpy(texts, batch_size=batch_size).tolist()
+
+    def encode_numpy(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
+        """Core embedding path: float32 array [len(texts), vector_length]."""
+        items = self._validate_texts(texts)
+        if not items:
+            return np.zeros((0, self.vector_length), dtype=np.float32)
+        size = self.batch_size if batch_size is None else batch_size
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {size!r}")
+        pieces = self._make_pieces(self._tokenizer.encode_batch(items))
+        piece_vectors = self._run_pieces(pieces, size)
+        out = self._combine(pieces, piece_vectors, len(items))
+        return l2_normalize(out) if self.normalize else out
+
+    embed = encode_numpy
+
+    # ---------------------------------------------------------------- internals
+    @staticmethod
+    def _validate_texts(texts: Iterable[str]) -> list[str]:
+        if isinstance(texts, (str, bytes, bytearray)) or not isinstance(texts, Iterable):
+            raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
+        items = list(texts)
+        for i, x in enumerate(items):
+            if not isinstance(x, str):
+                raise TypeError(f"texts[{i}] must be str, got {type(x).__name__}")
+        return items
+
+    def _make_pieces(self, encodings: Sequence[Encoding]) -> list[_Piece]:
+        """Turn encodings into model rows, splitting over-long ones into special-wrapped windows."""
+        pieces: list[_Piece] = []
+        limit = self.max_length
+        for idx, enc in enumerate(encodings):
+            ids = list(enc.ids)
+            if not ids:
+                raise Longformer2VecError(
+                    f"texts[{idx}] produced no tokens; the tokenizer has no post-processor adding specials"
+                )
+            if len(ids) <= limit:
+                pieces.append(_Piece(idx, ids))
+                continue
+            special = enc.special_tokens_mask
+            lead = 0
+            while lead < len(ids) and special[lead]:
+                lead += 1
+            trail = 0
+            while trail < len(ids) - lead and special[len(ids) - 1 - trail]:
+                trail += 1
+            head, content, tail = ids[:lead], ids[lead : len(ids) - trail], ids[len(ids) - trail :]
+            chunk_len = limit - lead - trail
+            if chunk_len < 1:
+                raise Longformer2VecError(
+                    f"max_length {limit} leaves no room next to {lead + trail} specials"
+                )
+            for chunk in split_long(content, chunk_len, self.chunk_overlap):
+                pieces.append(_Piece(idx, head + chunk + tail))
+        return pieces
+
+    def _run_pieces(self, pieces: list[_Piece], batch_size: int) -> np.ndarray:
+        """Run rows sorted by length (less padding), then scatter results back to piece order."""
+        out = np.zeros((len(pieces), self.vector_length), dtype=np.float32)
+        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
+        multiple = self._manifest.pad_multiple
+        for batch in iter_batch(order, batch_size):
+            seqs = [pieces[i].ids for i in batch]
+            longest = max(len(s) for s in seqs)
+            # Never pad past max_length just to hit the multiple; the graph pads internally anyway.
+            mult = multiple if round_up(longest, multiple) <= self.max_length else 1
+            ids, mask = pad_batch(seqs, self._manifest.pad_token_id, mult)
+            global_mask = np.zeros_like(ids)
+            if self.global_attention == "cls":
+                global_mask[:, 0] = 1
+            hidden, pooled = self._session.run(ids, mask, global_mask)
+            vectors = pooled if self.pooling == "mean" else hidden[:, 0, :]
+            if vectors.shape[-1] != self.vector_length:
+                raise ModelLoadError(
+                    f"{self._manifest.graph_path} produced vectors of length {vectors.shape[-1]}, "
+                    f"manifest says {self.vector_length}"
+                )
+            out[batch] = vectors
+        return out
+
+    def _combine(self, pieces: list[_Piece], vectors: np.ndarray, n_texts: int) -> np.ndarray:
+        """Token-count-weighted mean of each text's window vectors (identity for single-window texts)."""
+        sums = np.zeros((n_texts, self.vector_length), dtype=np.float64)
+        weights = np.zeros(n_texts, dtype=np.float64)
+        for piece, vec in zip(pieces, vectors):
+            w = float(len(piece.ids))
+            sums[piece.text_index] += w * vec
+            weights[piece.text_index] += w
+        return (sums / weights[:, None]).astype(np.float32)

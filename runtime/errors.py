@@ -1,0 +1,26 @@
+"""Exception hierarchy: one base class so callers (and the CLI) can catch every runtime failure."""
+
+from __future__ import annotations
+
+EXPORT_INSTALL_HINT = "pip install 'longformer2vec[export]'"
+
+
+class Longformer2VecError(Exception):
+    """Base class for all errors raised by longformer2vec."""
+
+
+class ModelLoadError(Longformer2VecError):
+    """A model directory is missing, incomplete or corrupt; the message names the offending path."""
+
+
+class ExportUnavailableError(Longformer2VecError):
+    """A hub model needs exporting but the optional export dependencies (torch, transformers) are missing."""
+
+    def __init__(self, model: str, reason: str = "") -> None:
+        self.model = model
+        detail = f" ({reason})" if reason else ""
+        super().__init__(
+            f"Model {model!r} has no exported ONNX directory and the export extra is not installed{detail}. "
+            f"Either run `{EXPORT_INSTALL_HINT}`, or export elsewhere with "
+            f'`longformer2vec export {model} --output DIR` and load it with Longformer2Vec("DIR").'
+        )

@@ -1,0 +1,78 @@
+"""ONNX Runtime session wrapper.
+
+Works with either the `onnxruntime` or the `onnxruntime-gpu` wheel: both provide the same `onnxruntime`
+module (so they must not be installed side by side; GPU users uninstall `onnxruntime` first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import ModelLoadError
+
+ProviderSpec = str | tuple[str, dict[str, Any]]
+
+CPU = "CPUExecutionProvider"
+CUDA = "CUDAExecutionProvider"
+
+
+def default_providers() -> list[str]:
+    """CUDA first when this onnxruntime build offers it, always CPU as fallback."""
+    available = ort.get_available_providers()
+    return ([CUDA] if CUDA in available else []) + [CPU]
+
+
+def _provider_name(p: ProviderSpec) -> str:
+    return p if isinstance(p, str) else p[0]
+
+
+def will_use_cpu_only(providers: Sequence[ProviderSpec] | None) -> bool:
+    """Whether the session would run on CPU only; used to pick the default precision."""
+    names = [_provider_name(p) for p in (providers or default_providers())]
+    return all(n == CPU for n in names)
+
+
+class OnnxSession:
+    """Owns one `ort.InferenceSession` and knows the contract's input/output names."""
+
+    def __init__(
+        self,
+        graph_path: str | Path,
+        providers: Sequence[ProviderSpec] | None = None,
+        session_options: ort.SessionOptions | None = None,
+        intra_op_num_threads: int | None = None,
+    ) -> None:
+        options = session_options or ort.SessionOptions()
+        if intra_op_num_threads is not None:
+            options.intra_op_num_threads = int(intra_op_num_threads)
+        self.requested_providers = list(providers) if providers is not None else default_providers()
+        try:
+            self.session = ort.InferenceSession(
+                str(graph_path), sess_options=options, providers=self.requested_providers
+            )
+        except Exception as exc:  # ORT raises assorted private exception types
+            raise ModelLoadError(f"onnxruntime could not load {graph_path}: {exc}") from exc
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.output_names = [o.name for o in self.session.get_outputs()]
+        required = ("last_hidden_state", "sentence_embedding")
+        if any(name not in self.output_names for name in required):
+            raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(required)}")
+
+    @property
+    def providers(self) -> list[str]:
+        """Providers the session actually got (ORT silently drops unavailable ones)."""
+        return list(self.session.get_providers())
+
+    def run(
+        self, ids: np.ndarray, mask: np.ndarray, global_mask: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Run one padded batch; returns (last_hidden_state, sentence_embedding) as float32."""
+        feeds = {"input_ids": ids, "attention_mask": mask, "global_attention_mask": global_mask}
+        feeds = {k: v.astype(np.int64, copy=False) for k, v in feeds.items() if k in self.input_names}
+        hidden, pooled = self.session.run(["last_hidden_state", "sentence_embedding"], feeds)
+        return np.asarray(hidden, dtype=np.float32), np.asarray(pooled, dtype=np.float32)
