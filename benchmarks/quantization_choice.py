@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+
 from longformer2vec.export import load_hf, special_token_frame
 from longformer2vec.export.convert import Int8Recipe, export_onnx, quantize_int8
 from longformer2vec.export.model import LongformerForExport, attention_windows, max_length
@@ -70,7 +71,7 @@ def main() -> None:
                 quantize_int8(fp32, path, recipe)
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             start = time.perf_counter()
-            results = [compare(c, r, session, s) for c, (r, s) in zip(cases, refs)]
+            results = [compare(c, r, session, s) for c, (r, s) in zip(cases, refs, strict=True)]
             seconds = time.perf_counter() - start
             pooled = np.array([r.pooled_min_cosine for r in results])
             token = min(r.token_min_cosine for r in results)

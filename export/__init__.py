@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .convert import INT8_RECIPES, Int8Recipe
-from .verify import POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
+from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
 
 __all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model"]
 
@@ -176,7 +176,9 @@ def export_model(
 
         def verify(path: Path, precision_name: str, label: str) -> None:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            results = [compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references)]
+            results = [
+                compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references, strict=True)
+            ]
             progress(format_table(results, label))
             parity[label] = results_to_json(results)
             check_thresholds(results, precision_name)
@@ -223,7 +225,10 @@ def export_model(
             "quantization": (
                 {**recipe.as_dict(), "activations": "u8, dynamic, per tensor"} if recipe is not None else None
             ),
-            "parity_thresholds": {"pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS)},
+            "parity_thresholds": {
+                "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),
+                "token_max_relative": {"fp32": FP32_TOKEN_MAX_RELATIVE},
+            },
             "parity": parity,
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

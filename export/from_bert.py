@@ -66,7 +66,7 @@ def bert_to_longformer(
             rows = min(table.shape[0], positions.shape[0] - start)
             positions[start : start + rows] = table[:rows]
 
-        for src_layer, layer in zip(source.encoder.layer, target.encoder.layer):
+        for src_layer, layer in zip(source.encoder.layer, target.encoder.layer, strict=True):
             src_self, self_attn = src_layer.attention.self, layer.attention.self
             for name in ("query", "key", "value"):
                 weights = getattr(src_self, name).state_dict()

@@ -58,7 +58,7 @@ class LongformerForExport(nn.Module):
         self.layers = hf_model.encoder.layer
         self.attentions = nn.ModuleList(
             BandedLongformerSelfAttention(layer.attention.self, w // 2)
-            for layer, w in zip(self.layers, attention_windows(config))
+            for layer, w in zip(self.layers, attention_windows(config), strict=True)
         )
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
@@ -81,7 +81,7 @@ class LongformerForExport(nn.Module):
         global_index, global_valid = global_slots(is_global)
 
         hidden = self.embed(ids)
-        for layer, attention in zip(self.layers, self.attentions):
+        for layer, attention in zip(self.layers, self.attentions, strict=True):
             attn = attention(hidden, is_real, is_global, global_index, global_valid)
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)

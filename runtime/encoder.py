@@ -259,7 +259,7 @@ class Longformer2Vec:
         """Token-count-weighted mean of each text's window vectors (identity for single-window texts)."""
         sums = np.zeros((n_texts, self.vector_length), dtype=np.float64)
         weights = np.zeros(n_texts, dtype=np.float64)
-        for piece, vec in zip(pieces, vectors):
+        for piece, vec in zip(pieces, vectors, strict=True):
             w = float(len(piece.ids))
             sums[piece.text_index] += w * vec
             weights[piece.text_index] += w

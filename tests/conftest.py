@@ -18,3 +18,44 @@ def stub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def stub_table(stub_dir: Path) -> np.ndarray:
     return np.load(stub_dir / "table.npy")
+
+
+# ---- real exports of a tiny random Longformer (per-layer windows 8/4/8, max 128 tokens)
+
+
+@pytest.fixture(scope="session")
+def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from longformer2vec.export.synthetic import make_random_longformer
+
+    return make_random_longformer(tmp_path_factory.mktemp("hf") / "tiny", "tiny", attention_window=[8, 4, 8])
+
+
+@pytest.fixture(scope="session")
+def tiny_fp32_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from longformer2vec.export import export_model
+
+    return export_model(str(tiny_hf), tmp_path_factory.mktemp("onnx") / "fp32", precision="fp32")
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Exported through the CLI, as a user would."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("onnx") / "int8"
+    cmd = [
+        sys.executable,
+        "-m",
+        "longformer2vec",
+        "export",
+        str(tiny_hf),
+        "--output",
+        str(out),
+        "--precision",
+        "int8",
+    ]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "parity int8" in res.stderr and "precision:      int8" in res.stdout
+    return out

@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import Tokenizer
+
+from longformer2vec.export import synthetic
 
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -29,20 +31,10 @@ CORPUS = [
 
 
 def train_roberta_style_tokenizer(vocab_size: int = 300) -> Tokenizer:
-    """Byte-level BPE with RoBERTa specials (`<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3) and post-processor."""
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tok.train_from_iterator(CORPUS * 4, trainer)
+    """The exporter's test tokenizer (RoBERTa specials `<s>`=0, `<pad>`=1, `</s>`=2, `<unk>`=3)."""
+    tok = synthetic.train_roberta_style_tokenizer(vocab_size, CORPUS)
     for i, name in enumerate(SPECIALS):
         assert tok.token_to_id(name) == i, (name, tok.token_to_id(name))
-    tok.post_processor = processors.RobertaProcessing(("</s>", EOS), ("<s>", BOS))
-    tok.decoder = decoders.ByteLevel()
     return tok
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from longformer2vec import Longformer2Vec, ModelDefinition
 from longformer2vec.common import split_long
-
 from tests.helpers_runtime import BOS, EOS, HIDDEN, global_vector, oracle_vector
 
 LONG_TEXT = " ".join(
@@ -47,7 +47,7 @@ def test_bulk_encode_matches_encode_and_keeps_order(model: Longformer2Vec) -> No
     texts = ["dog", LONG_TEXT, "", "The quick brown fox jumps over the lazy dog.", "a b", LONG_TEXT[:90]]
     bulk = model.bulk_encode(texts)
     assert len(bulk) == len(texts)
-    for text, vec in zip(texts, bulk):
+    for text, vec in zip(texts, bulk, strict=True):
         np.testing.assert_allclose(vec, model.encode(text), rtol=1e-5, atol=1e-6)
     assert model.encode(texts) == bulk  # list input routes to bulk_encode
     np.testing.assert_allclose(model.bulk_encode(texts, batch_size=1), bulk, rtol=1e-5, atol=1e-6)
@@ -118,7 +118,7 @@ def test_cls_pooling_and_global_attention(stub_dir: Path, stub_table: np.ndarray
 def test_normalize(stub_dir: Path, model: Longformer2Vec) -> None:
     normed = Longformer2Vec(str(stub_dir), normalize=True, chunk_overlap=5)
     texts = ["dog", LONG_TEXT, ""]
-    for raw, unit in zip(model.bulk_encode(texts), normed.bulk_encode(texts)):
+    for raw, unit in zip(model.bulk_encode(texts), normed.bulk_encode(texts), strict=True):
         assert np.linalg.norm(unit) == pytest.approx(1.0, abs=1e-5)
         np.testing.assert_allclose(unit, np.array(raw) / np.linalg.norm(raw), rtol=1e-5, atol=1e-6)
 

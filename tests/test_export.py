@@ -1,0 +1,157 @@
+"""Export parity: the ONNX graph against HF eager at many lengths, batches and window lists."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import torch
+from transformers import LongformerModel
+
+from longformer2vec.export import ParityError, export_model
+from longformer2vec.export import model as export_model_module
+from longformer2vec.export.attention import BandedLongformerSelfAttention
+from longformer2vec.export.synthetic import make_random_longformer
+from longformer2vec.export.verify import case_lengths
+
+CASE_NAMES = set(case_lengths(128, 8))
+
+
+def _hf_states(hf_dir: Path, ids: np.ndarray, mask: np.ndarray, glob: np.ndarray) -> np.ndarray:
+    model = LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False).eval()
+    with torch.no_grad():
+        out = model(
+            input_ids=torch.from_numpy(ids),
+            attention_mask=torch.from_numpy(mask),
+            global_attention_mask=torch.from_numpy(glob),
+        )
+    return out.last_hidden_state.numpy()
+
+
+def _random_batch(rng: np.random.Generator, lengths: list[int], vocab: int, global_rows: list[list[int]]):
+    width = max(lengths)
+    ids = np.ones((len(lengths), width), dtype=np.int64)  # pad id 1
+    mask = np.zeros_like(ids)
+    glob = np.zeros_like(ids)
+    for row, n in enumerate(lengths):
+        ids[row, :n] = rng.integers(5, vocab, size=n)
+        ids[row, 0], ids[row, n - 1] = 0, 2
+        mask[row, :n] = 1
+        for pos in global_rows[row]:
+            glob[row, pos] = 1
+    return ids, mask, glob
+
+
+def _run_graph(model_dir: Path, ids, mask, glob):
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {"input_ids": ids, "attention_mask": mask, "global_attention_mask": glob}
+    return session.run(None, feeds)
+
+
+def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: Path) -> None:
+    fp32 = json.loads((tiny_fp32_dir / "manifest.json").read_text())
+    int8 = json.loads((tiny_int8_dir / "manifest.json").read_text())
+    assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
+    assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 4 and fp32["max_length"] == 128
+    assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
+    rows = fp32["parity"]["fp32"]
+    assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
+    assert {r["global_first_token"] for r in rows} == {False, True}
+    assert next(r["lengths"] for r in rows if r["case"] == "model_max") == [128]
+    for r in rows:
+        assert r["pooled_min_cosine"] >= 0.99999 and r["token_max_abs"] < 1e-4, r
+    int8_label = [k for k in int8["parity"] if k.startswith("int8")][-1]
+    assert int8["quantization"]["name"] in int8_label
+    for r in int8["parity"][int8_label]:
+        assert r["pooled_min_cosine"] >= 0.99, r
+
+
+@pytest.mark.parametrize(
+    ("lengths", "global_rows"),
+    [
+        ([1], [[]]),
+        ([2], [[0]]),
+        ([5], [[]]),
+        ([4], [[0]]),
+        ([17], [[3, 16]]),
+        ([33, 7, 64, 1], [[0], [], [0, 5, 63], []]),
+        ([128, 100], [[0], [99]]),
+        ([127, 3, 65], [list(range(9)), [2], []]),
+    ],
+)
+def test_graph_matches_hf_at_any_shape(tiny_hf: Path, tiny_fp32_dir: Path, lengths, global_rows) -> None:
+    """Shapes never seen at trace time, several global tokens per row, rows without any."""
+    rng = np.random.default_rng(sum(lengths))
+    ids, mask, glob = _random_batch(rng, lengths, 200, global_rows)
+    ref = _hf_states(tiny_hf, ids, mask, glob)
+    hidden, pooled = _run_graph(tiny_fp32_dir, ids, mask, glob)
+    real = mask.astype(bool)
+    diff = np.abs(hidden[real] - ref[real]).max()
+    ref_pooled = (ref * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    print(f"lengths={lengths} globals={global_rows} token max|d|={diff:.2e}")
+    assert diff < 1e-4
+    np.testing.assert_allclose(pooled, ref_pooled, atol=1e-4)
+
+
+@pytest.mark.parametrize("windows", [[4, 8, 16], [6, 6, 6]])
+def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
+    """Mixed windows (lcm padding) and an odd one-sided window (3) export and pass the gate."""
+    hf_dir = make_random_longformer(tmp_path / "hf", "tiny", attention_window=windows, seed=3)
+    out = export_model(str(hf_dir), tmp_path / "onnx", precision="fp32", progress=lambda _: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["attention_windows"] == windows
+    rng = np.random.default_rng(0)
+    ids, mask, glob = _random_batch(rng, [37, 9, 50], 200, [[0], [], [4, 49]])
+    ref = _hf_states(hf_dir, ids, mask, glob)
+    hidden, _ = _run_graph(out, ids, mask, glob)
+    assert np.abs(hidden[mask.astype(bool)] - ref[mask.astype(bool)]).max() < 1e-4
+
+
+def test_export_refuses_a_wrong_graph(tmp_path: Path, tiny_hf: Path, monkeypatch) -> None:
+    """A subtly wrong attention (drops the farthest left key, |i-j| = w) must fail the gate."""
+
+    def narrow(hf_self_attention, one_sided_window):
+        module = BandedLongformerSelfAttention(hf_self_attention, one_sided_window)
+        rows = torch.arange(one_sided_window).unsqueeze(1)
+        cols = torch.arange(3 * one_sided_window).unsqueeze(0)
+        module.band &= (cols - rows) != 0
+        return module
+
+    monkeypatch.setattr(export_model_module, "BandedLongformerSelfAttention", narrow)
+    target = tmp_path / "out"
+    with pytest.raises(ParityError, match=r"fp32 graph failed parity .*model_max \(lengths \[128\]"):
+        export_model(str(tiny_hf), target, precision="fp32", progress=lambda _: None)
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []  # no staging directory left behind
+
+
+def test_export_will_not_clobber_foreign_directory(tmp_path: Path, tiny_hf: Path) -> None:
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="not a longformer2vec export"):
+        export_model(str(tiny_hf), target, precision="fp32", progress=lambda _: None)
+    assert (target / "notes.txt").read_text() == "keep me"
+
+
+def test_cli_export_failure_exit_code(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "longformer2vec",
+            "export",
+            str(tmp_path / "nope"),
+            "--output",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode != 0 and "Traceback" not in res.stderr and "nope" in res.stderr
