@@ -40,6 +40,7 @@ class Int8Recipe:
 INT8_RECIPES = (
     Int8Recipe("all-linear"),
     Int8Recipe("ffn-out-fp32", keep_fp32=("ffn_out",)),
+    Int8Recipe("ffn-fp32", keep_fp32=("ffn_in", "ffn_out")),
 )
 
 
@@ -95,8 +96,9 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
     default. The small re-associated global-attention products (3-D weights) stay fp32.
     ``reduce_range`` (7-bit weights) is only needed on CPUs without VNNI, where u8 x s8
     products can saturate; see ``benchmarks/quantization_choice.py`` for the measured figures.
-    ``recipe.keep_fp32=("ffn_out",)`` leaves the feed-forward down-projections (weight taller than wide,
-    input after GELU: the widest activation range) in fp32.
+    ``keep_fp32`` names linear layers left in fp32: ``ffn_out`` the feed-forward down-projections
+    (weight taller than wide; input after GELU, the widest activation range), ``ffn_in`` the
+    up-projections (wider than tall).
     """
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -107,7 +109,10 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
         weight = weights.get(node.input[1])
         if weight is None or len(weight.dims) != 2:
             return True
-        return "ffn_out" in recipe.keep_fp32 and weight.dims[0] > weight.dims[1]
+        rows, cols = weight.dims  # MatMul weights are [in, out]
+        return ("ffn_out" in recipe.keep_fp32 and rows > cols) or (
+            "ffn_in" in recipe.keep_fp32 and rows < cols
+        )
 
     exclude = [node.name for node in graph.graph.node if node.op_type == "MatMul" and stays_fp32(node)]
     quantize_dynamic(

@@ -106,9 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (exporter default: 17)")
     p.add_argument(
         "--int8-recipe",
-        choices=("auto", "all-linear", "ffn-out-fp32"),
+        choices=("auto", "all-linear", "ffn-out-fp32", "ffn-fp32"),
         default="auto",
-        help="int8 only: 'auto' tries all-linear, then ffn-out-fp32, keeping the first that passes parity",
+        help="int8 only: 'auto' tries all-linear, ffn-out-fp32, ffn-fp32 in turn and keeps the first that "
+        "passes parity",
     )
     p.set_defaults(func=_cmd_export)
 

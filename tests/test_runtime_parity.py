@@ -1,0 +1,146 @@
+"""The runtime on real exported graphs against the PyTorch reference (VectorHub's encode)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoTokenizer, LongformerModel
+
+from longformer2vec import Longformer2Vec
+from longformer2vec.export.synthetic import SAMPLE_CORPUS
+
+TEXTS = [
+    "I enjoy taking long walks along the beach with my dog.",
+    "dog",
+    "",
+    " ".join(SAMPLE_CORPUS[:3]),
+    "Ünïcödé, emoji 🐕 and\ttabs\nnewlines.",
+]
+LONG_TEXT = " ".join(SAMPLE_CORPUS * 6)  # several hundred tokens: over the tiny model's 128
+
+
+class Reference:
+    """VectorHub's Longformer2Vec.encode, computed with HF eager on the same checkpoint."""
+
+    def __init__(self, hf_dir: Path) -> None:
+        self.tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+        self.model = LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False).eval()
+
+    def states(self, ids: list[int], global_first: bool = False) -> np.ndarray:
+        input_ids = torch.tensor([ids])
+        glob = torch.zeros_like(input_ids)
+        glob[0, 0] = int(global_first)
+        with torch.no_grad():
+            return self.model(input_ids, global_attention_mask=glob).last_hidden_state[0].numpy()
+
+    def encode(self, text: str, global_first: bool = False, pooling: str = "mean") -> np.ndarray:
+        hidden = self.states(self.tokenizer(text)["input_ids"], global_first)
+        return hidden.mean(0) if pooling == "mean" else hidden[0]
+
+
+@pytest.fixture(scope="module")
+def reference(tiny_hf: Path) -> Reference:
+    return Reference(tiny_hf)
+
+
+def _cos(a, b) -> float:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+@pytest.mark.parametrize("global_attention", ["none", "cls"])
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_fp32_encode_equals_reference(tiny_fp32_dir, reference, pooling, global_attention) -> None:
+    model = Longformer2Vec(str(tiny_fp32_dir), pooling=pooling, global_attention=global_attention)
+    for text in TEXTS:
+        ours = model.encode(text)
+        assert isinstance(ours, list) and len(ours) == model.vector_length
+        assert all(type(x) is float for x in ours)
+        ref = reference.encode(text, global_attention == "cls", pooling)
+        np.testing.assert_allclose(ours, ref, atol=1e-4, err_msg=repr(text))
+
+
+def test_int8_encode_close_to_reference(tiny_int8_dir, reference) -> None:
+    model = Longformer2Vec(str(tiny_int8_dir))
+    cosines = [_cos(model.encode(t), reference.encode(t)) for t in TEXTS]
+    print("int8 vs PyTorch pooled cosine:", [f"{c:.6f}" for c in cosines])
+    assert min(cosines) >= 0.99
+
+
+@pytest.mark.parametrize("global_attention", ["none", "cls"])
+def test_bulk_encode_equals_encode_on_real_graph(tiny_fp32_dir, global_attention) -> None:
+    model = Longformer2Vec(str(tiny_fp32_dir), global_attention=global_attention, batch_size=3)
+    texts = [*TEXTS, LONG_TEXT, TEXTS[0]]
+    bulk = model.bulk_encode(texts)
+    assert len(bulk) == len(texts)
+    for text, vector in zip(texts, bulk, strict=True):
+        np.testing.assert_allclose(vector, model.encode(text), atol=2e-5)
+
+
+def test_long_input_is_windowed_not_truncated(tiny_fp32_dir, reference) -> None:
+    """Over max_length: overlapping windows, token-count-weighted mean, equal to PyTorch per window."""
+    overlap = 32
+    model = Longformer2Vec(str(tiny_fp32_dir), chunk_overlap=overlap)
+    ids = reference.tokenizer(LONG_TEXT)["input_ids"]
+    assert len(ids) > 2 * model.max_length
+    content, chunk_len = ids[1:-1], model.max_length - 2
+    windows, start = [], 0  # the documented rule, restated: stride chunk_len - overlap, last one short
+    while True:
+        windows.append(content[start : start + chunk_len])
+        if start + chunk_len >= len(content):
+            break
+        start += chunk_len - overlap
+    assert len(windows) >= 3
+    rows = [[ids[0], *w, ids[-1]] for w in windows]
+    expected = sum(len(r) * reference.states(r).mean(0) for r in rows) / sum(len(r) for r in rows)
+    ours = model.encode(LONG_TEXT)
+    np.testing.assert_allclose(ours, expected, atol=1e-4)
+    # exactly at the limit, one over it: no crash, no silent truncation
+    for n_words in range(1, 400, 37):
+        assert len(model.encode("walk " * n_words)) == model.vector_length
+
+
+def test_runtime_runs_without_torch(tiny_fp32_dir: Path) -> None:
+    """A fresh interpreter where torch/transformers cannot be imported encodes the same vector."""
+    code = textwrap.dedent(
+        f"""
+        import builtins, json, sys
+        real_import = builtins.__import__
+        def guarded(name, *args, **kwargs):
+            if name.split(".")[0] in ("torch", "transformers", "optimum"):
+                raise ImportError("blocked: " + name)
+            return real_import(name, *args, **kwargs)
+        builtins.__import__ = guarded
+        from longformer2vec import Longformer2Vec
+        vector = Longformer2Vec({str(tiny_fp32_dir)!r}).encode({TEXTS[0]!r})
+        assert "torch" not in sys.modules
+        print(json.dumps(vector))
+        """
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    np.testing.assert_allclose(json.loads(res.stdout), Longformer2Vec(str(tiny_fp32_dir)).encode(TEXTS[0]))
+
+
+def test_hf_checkpoint_is_exported_into_cache_once(tiny_hf: Path, tmp_path: Path, monkeypatch) -> None:
+    """A hub id / HF directory exports on first use (int8 on CPU), then loads from the cache."""
+    monkeypatch.setenv("LONGFORMER2VEC_CACHE", str(tmp_path))
+    first = Longformer2Vec(str(tiny_hf))
+    assert first.manifest.precision == "int8" and first.model_dir.parent == tmp_path
+
+    import longformer2vec.export as export_pkg
+
+    def fail(*_args, **_kwargs):
+        raise AssertionError("exported twice")
+
+    monkeypatch.setattr(export_pkg, "export_model", fail)
+    second = Longformer2Vec(str(tiny_hf))
+    assert second.model_dir == first.model_dir
+    np.testing.assert_allclose(second.encode("dog"), first.encode("dog"))
