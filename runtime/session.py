@@ -6,6 +6,7 @@ module (so they must not be installed side by side; GPU users uninstall `onnxrun
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,32 @@ ProviderSpec = str | tuple[str, dict[str, Any]]
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
+
+
+def onnxruntime_distributions() -> list[str]:
+    """Installed wheels that provide the `onnxruntime` module (more than one breaks it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name in ("onnxruntime", "onnxruntime-gpu"):
+        try:
+            version(name)
+        except PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def warn_if_onnxruntime_clash() -> None:
+    """Both wheels installed: whichever was installed last owns the module files; say how to fix it."""
+    if len(onnxruntime_distributions()) > 1:
+        warnings.warn(
+            "both onnxruntime and onnxruntime-gpu are installed; they overwrite each other's files. "
+            "Keep one: `pip uninstall -y onnxruntime onnxruntime-gpu && pip install onnxruntime-gpu` "
+            "(or `onnxruntime` for CPU only).",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
 
 def default_providers() -> list[str]:
@@ -47,6 +74,7 @@ class OnnxSession:
         session_options: ort.SessionOptions | None = None,
         intra_op_num_threads: int | None = None,
     ) -> None:
+        warn_if_onnxruntime_clash()
         options = session_options or ort.SessionOptions()
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = int(intra_op_num_threads)
