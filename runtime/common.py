@@ -34,6 +34,28 @@ def iter_batch(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
         yield batch
 
 
+def token_budget_batches(
+    lengths: Sequence[int], max_items: int, max_tokens: int, multiple: int = 1
+) -> Iterator[list[int]]:
+    """Indices of `lengths` in ascending-length batches of at most `max_items` rows and `max_tokens`
+    padded tokens (rows x longest, rounded up to `multiple`); a row longer than the budget runs alone.
+
+    Bounds peak memory: activations grow with batch x length, so eight 4096-token chunks in one call
+    would need several GB where two do the same work with far less.
+    """
+    if max_items < 1 or max_tokens < 1:
+        raise ValueError(f"max_items and max_tokens must be >= 1, got {max_items}, {max_tokens}")
+    batch: list[int] = []
+    for index in sorted(range(len(lengths)), key=lengths.__getitem__):
+        width = round_up(lengths[index], multiple)  # ascending order: the new row is the longest
+        if batch and (len(batch) == max_items or (len(batch) + 1) * width > max_tokens):
+            yield batch
+            batch = []
+        batch.append(index)
+    if batch:
+        yield batch
+
+
 def round_up(n: int, multiple: int) -> int:
     """Round `n` up to a multiple of `multiple` (>= 1)."""
     multiple = max(1, multiple)

@@ -12,8 +12,8 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from .card import ModelDefinition, load_card, parse_card
-from .common import iter_batch, pad_batch, round_up, split_long
 from .common import normalize as l2_normalize
+from .common import pad_batch, round_up, split_long, token_budget_batches
 from .errors import Longformer2VecError, ModelLoadError
 from .hub import resolve_model
 from .manifest import Manifest, load_model_dir
@@ -56,6 +56,8 @@ class Longformer2Vec:
       the same way.
     * Batches are sorted by length and padded (mask 0) to a multiple of the manifest's `pad_multiple`;
       masked mean pooling makes padding irrelevant, so `bulk_encode(t)[i] == encode(t[i])` up to float noise.
+      A batch holds at most `batch_size` rows and `max_batch_tokens` padded tokens (default 8192: two
+      4096-token rows), which bounds peak memory on long documents.
     * `precision=None` picks int8 when only the CPU provider will run, else fp32; it only affects models
       that must be resolved/exported - an exported directory has its own precision.
     """
@@ -72,6 +74,7 @@ class Longformer2Vec:
         session_options: Any = None,
         intra_op_num_threads: int | None = None,
         batch_size: int = 8,
+        max_batch_tokens: int = 8192,
         chunk_overlap: int = 256,
         cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
@@ -80,6 +83,12 @@ class Longformer2Vec:
         _check_choice("precision", precision, PRECISIONS)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        if (
+            isinstance(max_batch_tokens, bool)
+            or not isinstance(max_batch_tokens, int)
+            or max_batch_tokens < 1
+        ):
+            raise ValueError(f"max_batch_tokens must be a positive int, got {max_batch_tokens!r}")
         if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
             raise ValueError(f"chunk_overlap must be a non-negative int, got {chunk_overlap!r}")
         self.model_name = str(model_name)
@@ -87,6 +96,7 @@ class Longformer2Vec:
         self.global_attention = global_attention
         self.normalize = bool(normalize)
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.chunk_overlap = chunk_overlap
         if precision is None:
             precision = "int8" if will_use_cpu_only(providers) else "fp32"
@@ -234,9 +244,9 @@ class Longformer2Vec:
     def _run_pieces(self, pieces: list[_Piece], batch_size: int) -> np.ndarray:
         """Run rows sorted by length (less padding), then scatter results back to piece order."""
         out = np.zeros((len(pieces), self.vector_length), dtype=np.float32)
-        order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
         multiple = self._manifest.pad_multiple
-        for batch in iter_batch(order, batch_size):
+        lengths = [len(piece.ids) for piece in pieces]
+        for batch in token_budget_batches(lengths, batch_size, self.max_batch_tokens, multiple):
             seqs = [pieces[i].ids for i in batch]
             longest = max(len(s) for s in seqs)
             # Never pad past max_length just to hit the multiple; the graph pads internally anyway.

@@ -80,16 +80,29 @@ class OnnxSession:
             options.intra_op_num_threads = int(intra_op_num_threads)
         self.requested_providers = list(providers) if providers is not None else default_providers()
         try:
-            self.session = ort.InferenceSession(
-                str(graph_path), sess_options=options, providers=self.requested_providers
+            self.session = self._create(graph_path, options, self.requested_providers)
+        except ModelLoadError:
+            if providers is not None or self.requested_providers == [CPU]:
+                raise
+            # onnxruntime-gpu without a usable device: the default choice falls back to the CPU, loudly.
+            warnings.warn(
+                f"could not start {self.requested_providers[0]}; running {graph_path} on the CPU",
+                RuntimeWarning,
+                stacklevel=2,
             )
-        except Exception as exc:  # ORT raises assorted private exception types
-            raise ModelLoadError(f"onnxruntime could not load {graph_path}: {exc}") from exc
+            self.session = self._create(graph_path, options, [CPU])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         required = ("last_hidden_state", "sentence_embedding")
         if any(name not in self.output_names for name in required):
             raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(required)}")
+
+    @staticmethod
+    def _create(graph_path: str | Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:
+        try:
+            return ort.InferenceSession(str(graph_path), sess_options=options, providers=providers)
+        except Exception as exc:  # ORT raises assorted private exception types
+            raise ModelLoadError(f"onnxruntime could not load {graph_path}: {exc}") from exc
 
     @property
     def providers(self) -> list[str]:

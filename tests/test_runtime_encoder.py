@@ -154,3 +154,15 @@ def test_intra_op_threads_and_explicit_providers(stub_dir: Path) -> None:
     m = Longformer2Vec(str(stub_dir), providers=["CPUExecutionProvider"], intra_op_num_threads=1)
     assert m.providers == ["CPUExecutionProvider"]
     assert len(m.encode("dog")) == HIDDEN
+
+
+def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:
+    from longformer2vec.common import token_budget_batches
+
+    lengths = [4096, 10, 300, 4000, 12, 4096, 5000, 11]
+    batches = list(token_budget_batches(lengths, max_items=3, max_tokens=8192, multiple=8))
+    assert sorted(i for b in batches for i in b) == list(range(len(lengths)))
+    for batch in batches:
+        longest = max(-(-lengths[i] // 8) * 8 for i in batch)
+        assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * longest <= 8192)
+    assert [5000] in [[lengths[i] for i in b] for b in batches]  # over budget alone: runs alone

@@ -191,3 +191,23 @@ def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.Monk
     )
     with pytest.raises(ExportUnavailableError, match="onnx"):
         Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
+
+
+def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> None:
+    """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU."""
+    from longformer2vec import session
+
+    real_create = session.OnnxSession._create
+
+    def create(graph_path, options, providers):
+        if session.CUDA in providers:
+            raise session.ModelLoadError("CUDA failure")
+        return real_create(graph_path, options, providers)
+
+    monkeypatch.setattr(session, "default_providers", lambda: [session.CUDA, session.CPU])
+    monkeypatch.setattr(session.OnnxSession, "_create", staticmethod(create))
+    with pytest.warns(RuntimeWarning, match="running .* on the CPU"):
+        runner = session.OnnxSession(stub_dir / "model.onnx")
+    assert runner.providers == [session.CPU]
+    with pytest.raises(session.ModelLoadError, match="CUDA failure"):  # explicit choice: no fallback
+        session.OnnxSession(stub_dir / "model.onnx", providers=[session.CUDA, session.CPU])
