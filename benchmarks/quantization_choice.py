@@ -13,6 +13,7 @@ and prints the minimum / mean pooled cosine and the ORT CPU time per case set.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from longformer2vec.export import load_hf, special_token_frame
+from longformer2vec.export import load_hf, parity_cases
 from longformer2vec.export.convert import Int8Recipe, export_onnx, quantize_int8
-from longformer2vec.export.model import LongformerForExport, attention_windows, max_length
-from longformer2vec.export.verify import VERIFICATION_TEXT, build_cases, compare, torch_reference
+from longformer2vec.export.model import LongformerForExport
+from longformer2vec.export.verify import compare, torch_reference
 
 VARIANTS = (
     Int8Recipe("per-channel s8 (all-linear)"),
@@ -55,24 +56,27 @@ def main() -> None:
             )
         )
     hf_model, tokenizer = load_hf(model_path)
-    config = hf_model.config
-    backend = tokenizer.backend_tokenizer
-    backend.no_padding()
-    backend.no_truncation()
-    prefix, suffix = special_token_frame(backend)
-    cases = build_cases(
-        max_len=min(max_length(config), args.max_length or 10**9),
-        window=max(attention_windows(config)),
-        vocab_size=min(int(config.vocab_size), backend.get_vocab_size()),
-        pad_token_id=int(config.pad_token_id),
-        prefix_ids=prefix,
-        suffix_ids=suffix,
-        special_ids=tokenizer.all_special_ids,
-        text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
-    )
+    cases = parity_cases(hf_model.config, tokenizer, args.max_length)
     refs = [torch_reference(hf_model, c) for c in cases]
+    import platform
+
+    import onnxruntime
+    import torch
+
     lines = [
         f"# int8 variants on {args.model}",
+        "",
+        f"Command: `python benchmarks/quantization_choice.py {args.model}"
+        + (f" --max-length {args.max_length}`" if args.max_length else "`"),
+        (
+            f"Machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}, "
+            f"onnxruntime {onnxruntime.__version__}."
+        ),
+        "",
+        "Cases: the exporter's 14 parity cases (7 lengths and batches, each with and without global attention",
+        "on `<s>`), content from the fixed verification passage. Cosine against PyTorch eager fp32: pooled",
+        "vector (minimum and mean over cases) and the minimum per-token cosine. The time column is wall time",
+        "for all cases in one process, indicative only (the benchmarks report latency properly).",
         "",
         "| variant | min pooled cos | mean pooled cos | min token cos | ORT s (all cases) |",
         "|---|---|---|---|---|",

@@ -68,6 +68,33 @@ def special_token_frame(backend) -> tuple[list[int], list[int]]:
     return encoding.ids[:first], encoding.ids[last + 1 :]
 
 
+def runtime_tokenizer(tokenizer):
+    """A copy of the fast tokenizer's backend without padding or truncation (the runtime owns both)."""
+    backend = type(tokenizer.backend_tokenizer).from_str(tokenizer.backend_tokenizer.to_str())
+    backend.no_padding()
+    backend.no_truncation()
+    return backend
+
+
+def parity_cases(config, tokenizer, max_len: int | None = None) -> list:
+    """The verification cases for a model: its windows, maximum length, specials and vocabulary."""
+    from .model import attention_windows, max_length
+    from .verify import build_cases
+
+    backend = runtime_tokenizer(tokenizer)
+    prefix, suffix = special_token_frame(backend)
+    return build_cases(
+        max_len=min(max_length(config), max_len or max_length(config)),
+        window=max(attention_windows(config)),
+        vocab_size=min(int(config.vocab_size), backend.get_vocab_size()),
+        pad_token_id=int(config.pad_token_id),
+        prefix_ids=prefix,
+        suffix_ids=suffix,
+        special_ids=tokenizer.all_special_ids,
+        text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
+    )
+
+
 def _card_text(model_id: str, vector_length: int) -> str:
     from ..models import card_path, default_card
 
@@ -130,7 +157,7 @@ def export_model(
 
     from .convert import DEFAULT_OPSET, INT8_RECIPES, export_onnx, quantize_int8
     from .model import LongformerForExport, attention_windows, max_length, pad_multiple
-    from .verify import build_cases, check_thresholds, compare, format_table, results_to_json, torch_reference
+    from .verify import check_thresholds, compare, format_table, results_to_json, torch_reference
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -152,21 +179,7 @@ def export_model(
         export_onnx(wrapper, fp32_path, opset=opset)
         hf_model.eval()
 
-        backend = type(tokenizer.backend_tokenizer).from_str(tokenizer.backend_tokenizer.to_str())
-        backend.no_padding()  # a tokenizer.json may carry padding/truncation; the runtime pads itself
-        backend.no_truncation()
-        prefix, suffix = special_token_frame(backend)
-        windows = attention_windows(config)
-        cases = build_cases(
-            max_len=max_length(config),
-            window=max(windows),
-            vocab_size=min(int(config.vocab_size), backend.get_vocab_size()),
-            pad_token_id=int(config.pad_token_id),
-            prefix_ids=prefix,
-            suffix_ids=suffix,
-            special_ids=tokenizer.all_special_ids,
-            text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
-        )
+        cases = parity_cases(config, tokenizer)
         progress(f"computing PyTorch references for {len(cases)} cases")
         references = [torch_reference(hf_model, case) for case in cases]
 
@@ -202,7 +215,7 @@ def export_model(
             fp32_path.unlink()
 
         graph = onnx.load(str(graph_path), load_external_data=False)
-        backend.save(str(staging / TOKENIZER_FILE))
+        runtime_tokenizer(tokenizer).save(str(staging / TOKENIZER_FILE))
         (staging / CARD_FILE).write_text(_card_text(model_id, int(config.hidden_size)), encoding="utf-8")
         manifest = {
             "format_version": FORMAT_VERSION,
@@ -214,7 +227,7 @@ def export_model(
             "node_count": len(graph.graph.node),
             "inputs": [i.name for i in graph.graph.input],
             "outputs": [o.name for o in graph.graph.output],
-            "attention_windows": windows,
+            "attention_windows": attention_windows(config),
             "pad_multiple": pad_multiple(config),
             "max_length": max_length(config),
             "vector_length": int(config.hidden_size),
