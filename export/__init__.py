@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..encoder import DEFAULT_MODEL
 from .convert import INT8_RECIPES, Int8Recipe
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
 
@@ -136,7 +137,7 @@ def _replace_dir(staging: Path, output_dir: Path) -> None:
 
 
 def export_model(
-    model: str = "allenai/longformer-base-4096",
+    model: str = DEFAULT_MODEL,
     output_dir: str | Path = "longformer-onnx",
     precision: str = "fp32",
     *,
@@ -180,8 +181,11 @@ def export_model(
         hf_model.eval()
 
         cases = parity_cases(config, tokenizer)
-        progress(f"computing PyTorch references for {len(cases)} cases")
-        references = [torch_reference(hf_model, case) for case in cases]
+        references = []
+        for number, case in enumerate(cases, start=1):
+            globals_note = " + global <s>" if case.global_first_token else ""
+            progress(f"PyTorch reference {number}/{len(cases)}: {case.name} {case.lengths}{globals_note}")
+            references.append(torch_reference(hf_model, case))
 
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
