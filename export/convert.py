@@ -23,7 +23,7 @@ class Int8Recipe:
 
     Measured on all-MiniLM-L6-v2 converted to Longformer (``benchmarks/quantization_choice.md``):
     per-channel s8 weights beat per-tensor by far (per-tensor drops pooled cosine to 0.89);
-    ``reduce_range`` only loses accuracy on VNNI CPUs; u8 weights are no better than s8 and run
+    ``reduce_range`` only loses accuracy on VNNI CPUs; u8 weights gain little over s8 and run
     slower. Keeping the feed-forward down-projections in fp32 recovers most of the rest.
     """
 
