@@ -23,8 +23,11 @@ is position ``j = (b-1)*w + c``, hence ``j - i = c - w - r`` and the window cond
 does not depend on ``L``. Keys outside the sequence, padding keys and global keys are removed by
 a per-key mask gathered the same way, so each block computes::
 
-    S_b = Q_b @ K3_b^T           [w, 3w]     (batched over batch, heads, blocks)
-    S_b = where(band & key_ok_b, S_b, -inf_like)
+    S_b = Q_b @ K3_b^T + bias_b          [w, 3w]     (batched over batch, heads, blocks)
+    bias_b = 0 where band & key_ok_b, else -30000    (exp underflows to exactly 0)
+
+The bias depends only on the masks and the window, so it is built once per forward pass and
+window size and shared by all layers with that window.
 
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
@@ -32,7 +35,10 @@ is counted once. The global positions are found with ``TopK(global_mask, k=G)``,
 largest number of global tokens of any sequence in the batch (at least 1, so the graph has no
 zero-sized tensors; unused slots are masked). ``TopK`` with a data-dependent ``k`` is emitted
 through a small symbolic (:class:`_TopKDynamic`), the only place a value becomes a shape.
-The softmax runs over ``[G + 3w]`` columns and the output is ``P_local @ V3 + P_global @ V_g``.
+The ``G`` global keys are put in front of every block's ``3w`` keys (and the global values in
+front of its values), so one MatMul gives the ``[w, G + 3w]`` scores, one Softmax normalises
+local and global columns together exactly as HF's concatenation does, and one MatMul applies
+``P @ [V_g; V3]``; no score-sized tensor is ever concatenated or sliced.
 
 Global queries. Rows of global tokens are replaced, as in HF, by attention over *all* real
 tokens with the separate ``query_global / key_global / value_global`` projections. Computing
@@ -45,7 +51,8 @@ even when no token is global, so the products are re-associated (exact in real a
 which costs ``O(G * L * hidden)`` per head, i.e. nothing when ``G`` is 1. The results are
 scattered back to their positions (unused slots write to a discarded extra row).
 
-Padding queries get zero attention output, as in HF (their probabilities are zeroed).
+Padding queries are not zeroed as in HF: no real token reads them (padding keys are masked in
+every score) and the pooled output ignores them, so their values never reach a result.
 """
 
 from __future__ import annotations
@@ -90,10 +97,55 @@ def global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
+def blocks_with_neighbours(x: torch.Tensor, window: int, shared: torch.Tensor | None = None) -> torch.Tensor:
+    """[B, H, L, X] -> [B, H, n, S + 3w, X]: for block b the ``S`` rows of ``shared`` [B, H, S, X]
+    (the global keys or values, the same for every block) then the rows of blocks b-1, b, b+1
+    (zeros outside the sequence). One concatenation builds all the keys a query block sees."""
+    batch, heads, seq_len, last = x.shape
+    num_blocks = seq_len // window
+    padded = nn.functional.pad(x, (0, 0, window, window))
+    parts = [padded[:, :, s * window : padded.shape[2] - (2 - s) * window] for s in range(3)]
+    parts = [p.reshape(batch, heads, num_blocks, window, last) for p in parts]
+    if shared is not None:
+        parts.insert(0, shared.unsqueeze(2).expand(batch, heads, num_blocks, shared.shape[2], last))
+    return torch.cat(parts, dim=3)
+
+
+def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
+    """0 where attention is allowed, :data:`MASK_VALUE` elsewhere (added to the scores)."""
+    return (1.0 - allowed.to(torch.float32)) * MASK_VALUE
+
+
+def local_band_bias(
+    is_real: torch.Tensor, is_global: torch.Tensor, global_valid: torch.Tensor, window: int
+) -> torch.Tensor:
+    """Additive mask ``[B, 1, n, w, G + 3w]`` for the scores of one window size.
+
+    Columns follow :func:`blocks_with_neighbours`: the ``G`` global slots (kept when the slot is
+    used), then ``3w`` neighbour keys, kept when within the band ``|i - j| <= w`` (the constant
+    ``0 <= c - r <= 2w``), inside the sequence, real, and not global (global keys have their own
+    columns). Computed once per forward pass and window size, shared by the layers with that window.
+    """
+    batch, seq_len = is_real.shape
+    num_blocks, num_slots = seq_len // window, global_valid.shape[1]
+    rows = torch.arange(window).unsqueeze(1)
+    cols = torch.arange(3 * window).unsqueeze(0)
+    band = ((cols - rows) >= 0) & ((cols - rows) <= 2 * window)
+    key_ok = (is_real & ~is_global).to(torch.float32).reshape(batch, 1, seq_len, 1)
+    slot_ok = global_valid.to(torch.float32).reshape(batch, 1, num_slots, 1)
+    key_ok = blocks_with_neighbours(key_ok, window, slot_ok).reshape(
+        batch, 1, num_blocks, 1, num_slots + 3 * window
+    )
+    band = nn.functional.pad(band, (num_slots, 0), value=True)
+    return mask_bias((key_ok > 0.5) & band)
+
+
 class BandedLongformerSelfAttention(nn.Module):
     """Drop-in computation of ``LongformerSelfAttention`` (eval mode) that exports to ONNX.
 
-    Holds references to the HF module's six projections; does not copy weights.
+    Holds references to the HF module's six projections; does not copy weights. Rows of padding
+    tokens are not zeroed as HF does: no real token reads them (padding keys are masked
+    everywhere) and the pooled output ignores them.
     """
 
     def __init__(self, hf_self_attention: nn.Module, one_sided_window: int) -> None:
@@ -107,19 +159,6 @@ class BandedLongformerSelfAttention(nn.Module):
         self.num_heads = hf_self_attention.num_heads
         self.head_dim = hf_self_attention.head_dim
         self.window = one_sided_window
-        w = one_sided_window
-        rows = torch.arange(w).unsqueeze(1)
-        cols = torch.arange(3 * w).unsqueeze(0)
-        self.register_buffer("band", ((cols - rows) >= 0) & ((cols - rows) <= 2 * w), persistent=False)
-
-    def _blocks_with_neighbours(self, x: torch.Tensor, num_blocks: torch.Tensor) -> torch.Tensor:
-        """[B, H, L, X] -> [B, H, n, 3w, X]: for block b the rows of blocks b-1, b, b+1."""
-        w = self.window
-        batch, heads, _, last = x.shape
-        padded = nn.functional.pad(x, (0, 0, w, w))
-        parts = [padded[:, :, s * w : padded.shape[2] - (2 - s) * w] for s in range(3)]
-        parts = [p.reshape(batch, heads, num_blocks, w, last) for p in parts]
-        return torch.cat(parts, dim=3)
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, seq_len, _ = x.shape
@@ -128,12 +167,18 @@ class BandedLongformerSelfAttention(nn.Module):
     def forward(
         self,
         hidden: torch.Tensor,
-        is_real: torch.Tensor,
+        bias: torch.Tensor,
+        key_bias: torch.Tensor,
         is_global: torch.Tensor,
         global_index: torch.Tensor,
         global_valid: torch.Tensor,
     ) -> torch.Tensor:
-        """hidden [B, L, D] with L a multiple of the window; masks [B, L] bool; slots [B, G]."""
+        """One layer's attention output ``[B, L, D]``.
+
+        ``hidden`` [B, L, D] with L a multiple of the window; ``bias`` from
+        :func:`local_band_bias`; ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``is_global`` [B, L] bool;
+        ``global_index`` / ``global_valid`` [B, G] from :func:`global_slots`.
+        """
         w = self.window
         batch, seq_len, embed = hidden.shape
         num_blocks = seq_len // w
@@ -144,34 +189,14 @@ class BandedLongformerSelfAttention(nn.Module):
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
 
-        # ---- local band: [B, H, n, w, 3w]
-        q_blocks = q.reshape(batch, heads, num_blocks, w, head_dim)
-        k3 = self._blocks_with_neighbours(k, num_blocks)
-        v3 = self._blocks_with_neighbours(v, num_blocks)
-        local_scores = torch.matmul(q_blocks, k3.transpose(-1, -2))
-        key_ok = (is_real & ~is_global).to(hidden.dtype).reshape(batch, 1, seq_len, 1)
-        key_ok3 = self._blocks_with_neighbours(key_ok, num_blocks).reshape(batch, 1, num_blocks, 1, 3 * w)
-        local_ok = (key_ok3 > 0.5) & self.band
-        local_scores = torch.where(local_ok, local_scores, MASK_VALUE)
-
-        # ---- every query also sees the global keys (regular projections): [B, H, n, w, G]
+        # ---- each query block against the global keys and its three neighbour blocks: [B, H, n, w, G + 3w]
         num_slots = global_index.shape[1]
         slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
-        k_global = torch.gather(k, 2, slot_index)
-        v_global = torch.gather(v, 2, slot_index)
-        global_scores = torch.matmul(q, k_global.transpose(-1, -2))
-        global_scores = torch.where(
-            global_valid.reshape(batch, 1, 1, num_slots),
-            global_scores,
-            MASK_VALUE,
-        ).reshape(batch, heads, num_blocks, w, num_slots)
-
-        probs = torch.softmax(torch.cat([global_scores, local_scores], dim=-1), dim=-1)
-        probs = probs * is_real.to(probs.dtype).reshape(batch, 1, num_blocks, w, 1)
-        probs_global = probs[..., :num_slots].reshape(batch, heads, seq_len, num_slots)
-        probs_local = probs[..., num_slots:]
-        out = torch.matmul(probs_local, v3).reshape(batch, heads, seq_len, head_dim)
-        out = out + torch.matmul(probs_global, v_global)
+        keys = blocks_with_neighbours(k, w, torch.gather(k, 2, slot_index))
+        values = blocks_with_neighbours(v, w, torch.gather(v, 2, slot_index))
+        q_blocks = q.reshape(batch, heads, num_blocks, w, head_dim)
+        probs = torch.softmax(torch.matmul(q_blocks, keys.transpose(-1, -2)) + bias, dim=-1)
+        out = torch.matmul(probs, values).reshape(batch, heads, seq_len, head_dim)
         out = out.transpose(1, 2).reshape(batch, seq_len, embed)
 
         # ---- rows of global tokens: attention over all real tokens, global projections
@@ -180,9 +205,7 @@ class BandedLongformerSelfAttention(nn.Module):
         w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h
         w_v = self.value_global.weight.reshape(heads, head_dim, embed)
         q_in_hidden = torch.matmul(q_g, w_k)  # [B, H, G, D]
-        hidden_t = hidden.unsqueeze(1).transpose(-1, -2)  # [B, 1, D, L]
-        g_scores = torch.matmul(q_in_hidden, hidden_t)  # [B, H, G, L]
-        g_scores = torch.where(is_real.reshape(batch, 1, 1, seq_len), g_scores, MASK_VALUE)
+        g_scores = torch.matmul(q_in_hidden, hidden.unsqueeze(1).transpose(-1, -2)) + key_bias  # [B, H, G, L]
         g_probs = torch.softmax(g_scores, dim=-1)
         mixed_hidden = torch.matmul(g_probs, hidden.unsqueeze(1))  # [B, H, G, D]
         g_out = torch.matmul(mixed_hidden, w_v.transpose(-1, -2))  # [B, H, G, d]

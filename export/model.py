@@ -14,7 +14,7 @@ from functools import reduce
 import torch
 from torch import nn
 
-from .attention import BandedLongformerSelfAttention, global_slots
+from .attention import BandedLongformerSelfAttention, global_slots, local_band_bias, mask_bias
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
@@ -79,10 +79,13 @@ class LongformerForExport(nn.Module):
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
         is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
         global_index, global_valid = global_slots(is_global)
+        key_bias = mask_bias(is_real).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, L]
+        windows = sorted({attention.window for attention in self.attentions})
+        bias = {w: local_band_bias(is_real, is_global, global_valid, w) for w in windows}
 
         hidden = self.embed(ids)
         for layer, attention in zip(self.layers, self.attentions, strict=True):
-            attn = attention(hidden, is_real, is_global, global_index, global_valid)
+            attn = attention(hidden, bias[attention.window], key_bias, is_global, global_index, global_valid)
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
 

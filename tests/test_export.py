@@ -11,11 +11,12 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from torch import nn
 from transformers import LongformerModel
 
 from longformer2vec.export import ParityError, export_model
 from longformer2vec.export import model as export_model_module
-from longformer2vec.export.attention import BandedLongformerSelfAttention
+from longformer2vec.export.attention import mask_bias
 from longformer2vec.export.synthetic import make_random_longformer
 from longformer2vec.export.verify import case_lengths
 
@@ -115,14 +116,15 @@ def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
 def test_export_refuses_a_wrong_graph(tmp_path: Path, tiny_hf: Path, monkeypatch) -> None:
     """A subtly wrong attention (drops the farthest left key, |i-j| = w) must fail the gate."""
 
-    def narrow(hf_self_attention, one_sided_window):
-        module = BandedLongformerSelfAttention(hf_self_attention, one_sided_window)
-        rows = torch.arange(one_sided_window).unsqueeze(1)
-        cols = torch.arange(3 * one_sided_window).unsqueeze(0)
-        module.band &= (cols - rows) != 0
-        return module
+    real_bias = export_model_module.local_band_bias
 
-    monkeypatch.setattr(export_model_module, "BandedLongformerSelfAttention", narrow)
+    def narrow(is_real, is_global, global_valid, window):
+        rows = torch.arange(window).unsqueeze(1)
+        cols = torch.arange(3 * window).unsqueeze(0)
+        drop_farthest_left = nn.functional.pad((cols - rows) != 0, (global_valid.shape[1], 0), value=True)
+        return real_bias(is_real, is_global, global_valid, window) + mask_bias(drop_farthest_left)
+
+    monkeypatch.setattr(export_model_module, "local_band_bias", narrow)
     target = tmp_path / "out"
     with pytest.raises(ParityError, match=r"fp32 graph failed parity .*model_max \(lengths \[128\]"):
         export_model(str(tiny_hf), target, precision="fp32", progress=lambda _: None)
