@@ -98,9 +98,11 @@ def global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def blocks_with_neighbours(x: torch.Tensor, window: int, shared: torch.Tensor | None = None) -> torch.Tensor:
-    """[B, H, L, X] -> [B, H, n, S + 3w, X]: for block b the ``S`` rows of ``shared`` [B, H, S, X]
-    (the global keys or values, the same for every block) then the rows of blocks b-1, b, b+1
-    (zeros outside the sequence). One concatenation builds all the keys a query block sees."""
+    """[B, H, L, X] -> [B, H, n, S + 3w, X]: every key (or value) a query block sees.
+
+    For block b: the ``S`` rows of ``shared`` [B, H, S, X] (the global keys or values, the same for
+    every block), then the rows of blocks b-1, b, b+1 (zeros outside the sequence), in one Concat.
+    """
     batch, heads, seq_len, last = x.shape
     num_blocks = seq_len // window
     padded = nn.functional.pad(x, (0, 0, window, window))
@@ -175,8 +177,8 @@ class BandedLongformerSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """One layer's attention output ``[B, L, D]``.
 
-        ``hidden`` [B, L, D] with L a multiple of the window; ``bias`` from
-        :func:`local_band_bias`; ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``is_global`` [B, L] bool;
+        ``hidden`` [B, L, D] with L a multiple of the window; ``bias`` from :func:`local_band_bias`;
+        ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``is_global`` [B, L] bool;
         ``global_index`` / ``global_valid`` [B, G] from :func:`global_slots`.
         """
         w = self.window
@@ -189,7 +191,7 @@ class BandedLongformerSelfAttention(nn.Module):
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
 
-        # ---- each query block against the global keys and its three neighbour blocks: [B, H, n, w, G + 3w]
+        # ---- each query block against the global keys and three neighbour blocks: [B, H, n, w, G + 3w]
         num_slots = global_index.shape[1]
         slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
         keys = blocks_with_neighbours(k, w, torch.gather(k, 2, slot_index))
