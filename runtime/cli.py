@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from .encoder import DEFAULT_MODEL
 from .errors import EXPORT_INSTALL_HINT, Longformer2VecError
-from .hub import EXPORT_DEPENDENCIES
+from .hub import is_missing_export_dependency
 from .manifest import Manifest, format_parity_table, load_model_dir
 
 
@@ -43,15 +43,16 @@ def _parity_table(parity: object) -> str:
     )
 
 
+def _export_extra_missing(error: ImportError) -> int:
+    print(f"error: exporting needs the export extra ({error}). Run: {EXPORT_INSTALL_HINT}", file=sys.stderr)
+    return 2
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     try:
         from longformer2vec.export import export_model
     except ImportError as exc:
-        print(
-            f"error: exporting needs the export extra ({exc}). Run: {EXPORT_INSTALL_HINT}",
-            file=sys.stderr,
-        )
-        return 2
+        return _export_extra_missing(exc)
     from longformer2vec.export import INT8_RECIPES, ParityError
 
     kwargs: dict[str, object] = {"precision": args.precision}
@@ -62,10 +63,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
     try:
         out_dir = export_model(args.model, args.output, **kwargs)
     except ModuleNotFoundError as exc:
-        if (exc.name or "").split(".")[0] not in EXPORT_DEPENDENCIES:
+        if not is_missing_export_dependency(exc):
             raise
-        print(f"error: exporting needs the export extra ({exc}). Run: {EXPORT_INSTALL_HINT}", file=sys.stderr)
-        return 2
+        return _export_extra_missing(exc)
     except (ParityError, FileExistsError, ValueError, OSError) as exc:
         print(f"error: export failed, nothing written to {args.output}: {exc}", file=sys.stderr)
         return 1

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-
-T = TypeVar("T")
 
 
 def mean_pooling(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -23,15 +19,6 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows; zero rows stay zero instead of becoming NaN."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
-
-
-def iter_batch(iterable: Iterable[T], size: int) -> Iterator[list[T]]:
-    """Yield successive lists of at most `size` items."""
-    if size < 1:
-        raise ValueError(f"batch size must be >= 1, got {size}")
-    it = iter(iterable)
-    while batch := list(islice(it, size)):
-        yield batch
 
 
 def token_budget_batches(

@@ -13,6 +13,13 @@ from .manifest import is_model_dir
 
 PRECISIONS = ("fp32", "int8")
 EXPORT_DEPENDENCIES = frozenset({"torch", "transformers", "onnx", "onnxruntime"})
+
+
+def is_missing_export_dependency(error: ImportError) -> bool:
+    """Whether an import error means the `export` extra is not installed (not a bug elsewhere)."""
+    return (error.name or "").split(".")[0] in EXPORT_DEPENDENCIES
+
+
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
@@ -84,7 +91,7 @@ def resolve_model(
             try:
                 export_model(str(model_name), target, precision=precision)
             except ModuleNotFoundError as exc:  # export deps imported lazily inside export_model
-                if (exc.name or "").split(".")[0] not in EXPORT_DEPENDENCIES:
+                if not is_missing_export_dependency(exc):
                     raise
                 raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
     if not is_model_dir(target):
