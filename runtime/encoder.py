@@ -33,6 +33,11 @@ class _Piece:
     ids: list[int]
 
 
+def _check_int(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+
+
 def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
     if value not in allowed:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
@@ -81,16 +86,9 @@ class Longformer2Vec:
         _check_choice("pooling", pooling, POOLINGS)
         _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)
         _check_choice("precision", precision, PRECISIONS)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if (
-            isinstance(max_batch_tokens, bool)
-            or not isinstance(max_batch_tokens, int)
-            or max_batch_tokens < 1
-        ):
-            raise ValueError(f"max_batch_tokens must be a positive int, got {max_batch_tokens!r}")
-        if isinstance(chunk_overlap, bool) or not isinstance(chunk_overlap, int) or chunk_overlap < 0:
-            raise ValueError(f"chunk_overlap must be a non-negative int, got {chunk_overlap!r}")
+        _check_int("batch_size", batch_size, minimum=1)
+        _check_int("max_batch_tokens", max_batch_tokens, minimum=1)
+        _check_int("chunk_overlap", chunk_overlap, minimum=0)
         self.model_name = str(model_name)
         self.pooling = pooling
         self.global_attention = global_attention
@@ -191,8 +189,7 @@ class Longformer2Vec:
         if not items:
             return np.zeros((0, self.vector_length), dtype=np.float32)
         size = self.batch_size if batch_size is None else batch_size
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {size!r}")
+        _check_int("batch_size", size, minimum=1)
         pieces = self._make_pieces(self._tokenizer.encode_batch(items))
         piece_vectors = self._run_pieces(pieces, size)
         out = self._combine(pieces, piece_vectors, len(items))
