@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
+from ..common import mean_pooling
 from ..manifest import format_parity_table
 
 # Minimum cosine of the pooled vector per precision; export refuses to finish below these.
@@ -168,8 +169,7 @@ def compare(case: ParityCase, reference: np.ndarray, session, seconds_torch: flo
     seconds_onnx = time.perf_counter() - start
     real = case.attention_mask.astype(bool)
     token_max_abs = float(np.abs(hidden[real] - reference[real]).max())
-    weights = case.attention_mask[..., None].astype(np.float64)
-    pooled_ref = (reference * weights).sum(1) / weights.sum(1)
+    pooled_ref = mean_pooling(reference.astype(np.float64), case.attention_mask)
     return ParityResult(
         case=case.name,
         lengths=case.lengths,

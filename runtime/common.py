@@ -8,11 +8,16 @@ import numpy as np
 
 
 def mean_pooling(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Masked mean over the sequence axis; padding never contributes and all-zero masks give zeros."""
-    m = mask.astype(np.float32)[..., None]
+    """Masked mean over the sequence axis (VectorHub's vector; the graph's `sentence_embedding`).
+
+    Padding never contributes and all-zero masks give zeros. Keeps float64 input in float64, so the
+    exporter's parity reference uses the same definition at full precision.
+    """
+    dtype = np.result_type(hidden.dtype, np.float32)
+    m = mask.astype(dtype)[..., None]
     summed = (hidden * m).sum(axis=1)
     counts = np.clip(m.sum(axis=1), 1e-9, None)
-    return (summed / counts).astype(np.float32)
+    return (summed / counts).astype(dtype)
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:
