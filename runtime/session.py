@@ -1,7 +1,8 @@
 """ONNX Runtime session wrapper.
 
 Works with either the `onnxruntime` or the `onnxruntime-gpu` wheel: both provide the same `onnxruntime`
-module (so they must not be installed side by side; GPU users uninstall `onnxruntime` first).
+module, so they must not be installed side by side (GPU users install the `longformer2vec-gpu`
+distribution, which depends on `onnxruntime-gpu` only; see packaging/gpu/build.py).
 """
 
 from __future__ import annotations
