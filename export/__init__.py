@@ -24,7 +24,7 @@ from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICAT
 
 __all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model"]
 
-PRECISIONS = ("fp32", "int8")
+PRECISIONS = ("fp32", "int8", "fp16")
 GRAPH_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"
@@ -96,6 +96,17 @@ def parity_cases(config, tokenizer, max_len: int | None = None) -> list:
     )
 
 
+def verification_providers(precision: str) -> list[str]:
+    """Where a graph is checked: fp16 on CUDA when this onnxruntime has it (the graph's target), else
+    everything on the CPU. fp32 stays on the CPU even with CUDA, whose default TF32 matmuls would
+    blur the 1e-3 token check."""
+    import onnxruntime as ort
+
+    if precision == "fp16" and "CUDAExecutionProvider" in ort.get_available_providers():
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
 def _card_text(model_id: str, vector_length: int) -> str:
     from ..models import card_path, default_card
 
@@ -156,7 +167,7 @@ def export_model(
     import onnx
     import onnxruntime as ort
 
-    from .convert import DEFAULT_OPSET, INT8_RECIPES, export_onnx, quantize_int8
+    from .convert import DEFAULT_OPSET, INT8_RECIPES, convert_fp16, export_onnx, quantize_int8
     from .model import LongformerForExport, attention_windows, max_length, pad_multiple
     from .verify import check_thresholds, compare, format_table, results_to_json, torch_reference
 
@@ -192,7 +203,10 @@ def export_model(
         parity: dict[str, list[dict]] = {}
 
         def verify(path: Path, precision_name: str, label: str) -> None:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+            providers = verification_providers(precision_name)
+            session = ort.InferenceSession(str(path), options, providers=providers)
+            if precision_name == "fp16":
+                label = f"{label} on {session.get_providers()[0]}"
             results = [
                 compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references, strict=True)
             ]
@@ -216,6 +230,12 @@ def export_model(
                     if attempt == len(recipes):
                         raise
                     progress(f"{error}; trying the next recipe")
+        elif precision == "fp16":
+            graph_path = staging / GRAPH_FILE
+            progress("converting to fp16 (pooling stays fp32)")
+            convert_fp16(fp32_path, graph_path)
+            verify(graph_path, "fp16", "fp16")
+        if graph_path != fp32_path:
             fp32_path.unlink()
 
         graph = onnx.load(str(graph_path), load_external_data=False)

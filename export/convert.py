@@ -128,3 +128,63 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
     quantized = onnx.load(str(int8_path))
     onnx.checker.check_model(quantized)
     return quantized
+
+
+def pooling_only_nodes(graph: onnx.GraphProto) -> list[str]:
+    """Names of the nodes that feed ``sentence_embedding`` but not ``last_hidden_state``.
+
+    The masked mean sums up to ``max_length`` token vectors; in fp16 that sum can exceed 65504,
+    so these nodes stay fp32 in the fp16 graph.
+    """
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def ancestors(tensor: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [tensor]
+        while stack:
+            node = producer.get(stack.pop())
+            if node is not None and node.name not in seen:
+                seen.add(node.name)
+                stack.extend(node.input)
+        return seen
+
+    return sorted(ancestors("sentence_embedding") - ancestors("last_hidden_state"))
+
+
+def _drop_duplicate_casts(graph: onnx.GraphProto) -> None:
+    """onnxruntime < 1.32's converter adds one identical Cast per consumer of a tensor that feeds
+    several blocked nodes, all with the same output name (invalid SSA); keep the first of each."""
+    seen: set[tuple[str, ...]] = set()
+    keep = []
+    for node in graph.node:
+        key = (node.op_type, *node.input, "->", *node.output)
+        if node.op_type == "Cast" and key in seen:
+            continue
+        seen.add(key)
+        keep.append(node)
+    if len(keep) != len(graph.node):
+        del graph.node[:]
+        graph.node.extend(keep)
+
+
+def convert_fp16(fp32_path: Path, fp16_path: Path) -> onnx.ModelProto:
+    """fp16 weights and activations for the CUDA provider; inputs and outputs keep their types.
+
+    Uses ONNX Runtime's converter (``onnxruntime.transformers.float16``) with its default block
+    list (TopK, CumSum, Range and friends stay fp32, so the global-token order and the positions
+    are exact) plus the pooling nodes (:func:`pooling_only_nodes`). The masking constant (-30000)
+    fits fp16, and ORT's CUDA LayerNormalization and Softmax kernels accumulate fp16 inputs in
+    fp32; the exporter's parity check is what proves the result.
+    """
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+    from onnxruntime.transformers.onnx_model import OnnxModel
+
+    graph = onnx.load(str(fp32_path))
+    converted = convert_float_to_float16(
+        graph, keep_io_types=True, node_block_list=pooling_only_nodes(graph.graph)
+    )
+    _drop_duplicate_casts(converted.graph)
+    OnnxModel(converted).topological_sort()  # the converter appends its Cast nodes at the end
+    onnx.save(converted, str(fp16_path))
+    onnx.checker.check_model(str(fp16_path))
+    return converted

@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"hub id or local checkpoint dir (default {DEFAULT_MODEL})",
     )
     p.add_argument("--output", required=True, help="directory to write (replaced only by a finished export)")
-    p.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    p.add_argument("--precision", choices=("fp32", "int8", "fp16"), default="fp32")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (exporter default: 17)")
     p.add_argument(
         "--int8-recipe",

@@ -22,7 +22,7 @@ from .session import OnnxSession, ProviderSpec, will_use_cpu_only
 DEFAULT_MODEL = "allenai/longformer-base-4096"
 POOLINGS = ("mean", "cls")
 GLOBAL_ATTENTIONS = ("none", "cls")
-PRECISIONS = (None, "fp32", "int8")
+PRECISIONS = (None, "fp32", "int8", "fp16")
 
 
 @dataclass
@@ -63,8 +63,9 @@ class Longformer2Vec:
       masked mean pooling makes padding irrelevant, so `bulk_encode(t)[i] == encode(t[i])` up to float noise.
       A batch holds at most `batch_size` rows and `max_batch_tokens` padded tokens (default 8192: two
       4096-token rows), which bounds peak memory on long documents.
-    * `precision=None` picks int8 when only the CPU provider will run, else fp32; it only affects models
-      that must be resolved/exported - an exported directory has its own precision.
+    * `precision=None` picks int8 when only the CPU provider will run, else fp16 (CUDA); it only affects
+      models that must be resolved/exported - an exported directory has its own precision.
+    * `use_io_binding=None` binds inputs and outputs to the session's device when it is CUDA.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class Longformer2Vec:
         providers: Sequence[ProviderSpec] | None = None,
         session_options: Any = None,
         intra_op_num_threads: int | None = None,
+        use_io_binding: bool | None = None,
         batch_size: int = 8,
         max_batch_tokens: int = 8192,
         chunk_overlap: int = 256,
@@ -97,7 +99,7 @@ class Longformer2Vec:
         self.max_batch_tokens = max_batch_tokens
         self.chunk_overlap = chunk_overlap
         if precision is None:
-            precision = "int8" if will_use_cpu_only(providers) else "fp32"
+            precision = "int8" if will_use_cpu_only(providers) else "fp16"
         self._model_dir = resolve_model(model_name, precision, cache_dir)
         self._manifest = load_model_dir(self._model_dir)
         self._tokenizer = self._load_tokenizer(self._manifest.tokenizer_path)
@@ -106,6 +108,7 @@ class Longformer2Vec:
             providers=providers,
             session_options=session_options,
             intra_op_num_threads=intra_op_num_threads,
+            use_io_binding=use_io_binding,
         )
         self.definition: ModelDefinition = self._load_definition(self._manifest)
 
@@ -252,8 +255,8 @@ class Longformer2Vec:
             global_mask = np.zeros_like(ids)
             if self.global_attention == "cls":
                 global_mask[:, 0] = 1
-            hidden, pooled = self._session.run(ids, mask, global_mask)
-            vectors = pooled if self.pooling == "mean" else hidden[:, 0, :]
+            hidden, pooled = self._session.run(ids, mask, global_mask, need_hidden=self.pooling == "cls")
+            vectors = pooled if hidden is None else hidden[:, 0, :]
             if vectors.shape[-1] != self.vector_length:
                 raise ModelLoadError(
                     f"{self._manifest.graph_path} produced vectors of length {vectors.shape[-1]}, "

@@ -157,3 +157,65 @@ def test_cli_export_failure_exit_code(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode != 0 and "Traceback" not in res.stderr and "nope" in res.stderr
+
+
+def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
+    tmp_path: Path, tiny_hf: Path, tiny_fp32_dir: Path
+) -> None:
+    """fp16 graph: float32 in/out, fp16 inside, pooling nodes fp32; parity recorded and near fp32."""
+    import onnx
+
+    from longformer2vec.export.convert import pooling_only_nodes
+
+    out = export_model(str(tiny_hf), tmp_path / "fp16", precision="fp16", progress=lambda _: None)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["precision"] == "fp16"
+    (label,) = [k for k in manifest["parity"] if k.startswith("fp16")]
+    assert {r["case"] for r in manifest["parity"][label]} == CASE_NAMES
+    assert min(r["pooled_min_cosine"] for r in manifest["parity"][label]) >= 0.999
+
+    graph = onnx.load(str(out / "model.onnx"))
+    types = {o.name: o.type.tensor_type.elem_type for o in graph.graph.output}
+    assert types == {
+        "last_hidden_state": onnx.TensorProto.FLOAT,
+        "sentence_embedding": onnx.TensorProto.FLOAT,
+    }
+    weights = [i for i in graph.graph.initializer if len(i.dims) == 2 and min(i.dims) > 8]
+    assert weights and all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights)
+    fp32_graph = onnx.load(str(tiny_fp32_dir / "model.onnx"))
+    pooling = set(pooling_only_nodes(fp32_graph.graph))
+    assert any("ReduceSum" in name for name in pooling)
+    by_name = {n.name: n for n in graph.graph.node}
+    assert all(name in by_name for name in pooling)  # kept (not renamed or dropped) by the converter
+
+    rng = np.random.default_rng(3)
+    ids, mask, glob = _random_batch(rng, [37, 128, 5], 300, [[0], [], [0, 4]])
+    hidden16, pooled16 = _run_graph(out, ids, mask, glob)
+    _, pooled32 = _run_graph(tiny_fp32_dir, ids, mask, glob)
+    assert np.isfinite(hidden16).all() and hidden16.dtype == np.float32
+    cos = (
+        (pooled16 * pooled32).sum(-1) / np.linalg.norm(pooled16, axis=-1) / np.linalg.norm(pooled32, axis=-1)
+    )
+    assert cos.min() > 0.999
+    assert np.abs(pooled16 - pooled32).max() > 1e-6  # it really is a different (fp16) graph
+
+
+def test_duplicate_casts_from_old_converters_are_dropped() -> None:
+    """onnxruntime < 1.32's fp16 converter emits one identical Cast per consumer: keep one."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from longformer2vec.export.convert import _drop_duplicate_casts
+
+    cast = helper.make_node("Cast", ["x"], ["x_cast_to_fp32"], to=TensorProto.FLOAT, name="c")
+    other = helper.make_node("Cast", ["y"], ["y_cast_to_fp32"], to=TensorProto.FLOAT, name="c2")
+    add = helper.make_node("Add", ["x_cast_to_fp32", "y_cast_to_fp32"], ["z"], name="a")
+    graph = helper.make_graph(
+        [cast, other, add, cast],
+        "g",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT16, [1]) for n in "xy"],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])],
+    )
+    _drop_duplicate_casts(graph)
+    assert [n.name for n in graph.node] == ["c", "c2", "a"]
+    onnx.checker.check_model(helper.make_model(graph))

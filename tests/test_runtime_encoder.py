@@ -128,7 +128,7 @@ def test_normalize(stub_dir: Path, model: Longformer2Vec) -> None:
     [
         ({"pooling": "max"}, "pooling"),
         ({"global_attention": "all"}, "global_attention"),
-        ({"precision": "fp16"}, "precision"),
+        ({"precision": "bf16"}, "precision"),
         ({"batch_size": 0}, "batch_size"),
         ({"chunk_overlap": -1}, "overlap"),
     ],

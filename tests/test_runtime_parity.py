@@ -144,3 +144,16 @@ def test_hf_checkpoint_is_exported_into_cache_once(tiny_hf: Path, tmp_path: Path
     second = Longformer2Vec(str(tiny_hf))
     assert second.model_dir == first.model_dir
     np.testing.assert_allclose(second.encode("dog"), first.encode("dog"))
+
+
+def test_io_binding_gives_the_same_vectors(tiny_int8_dir: Path) -> None:
+    """The IO-binding path (default on CUDA) returns what plain session.run returns."""
+    texts = ["short", "a somewhat longer text " * 9, ""]
+    plain = Longformer2Vec(tiny_int8_dir, use_io_binding=False)
+    bound = Longformer2Vec(tiny_int8_dir, use_io_binding=True)
+    cls_bound = Longformer2Vec(tiny_int8_dir, use_io_binding=True, pooling="cls")
+    cls_plain = Longformer2Vec(tiny_int8_dir, use_io_binding=False, pooling="cls")
+    assert bound._session.use_io_binding and not plain._session.use_io_binding
+    np.testing.assert_array_equal(plain.encode_numpy(texts), bound.encode_numpy(texts))
+    np.testing.assert_array_equal(cls_plain.encode_numpy(texts), cls_bound.encode_numpy(texts))
+    assert not np.allclose(cls_bound.encode_numpy(texts), bound.encode_numpy(texts))

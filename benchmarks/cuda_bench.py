@@ -1,0 +1,286 @@
+"""CUDA figures: PyTorch eager (fp32, fp16) against our fp32 and fp16 graphs on ONNX Runtime's CUDA provider.
+
+    python benchmarks/cuda_bench.py [--model HF_DIR] [--workdir DIR] [--json OUT.json] [--results]
+    python benchmarks/cuda_bench.py --from-json benchmarks/data/cuda_h100.json --results   # re-render
+
+Needs a CUDA device, `onnxruntime-gpu` (the `longformer2vec-gpu` distribution) and the export extra.
+Without ``--model`` it builds a random model in longformer-base-4096's geometry (weights do not change
+the timings). Steps, all in one process so the ratios are side by side:
+
+1. export the fp32 graph (``export_model``: verified against PyTorch on the CPU, as always);
+2. convert it to fp16 (``convert_fp16``, the exporter's fp16 step) and check that graph on CUDA
+   against PyTorch fp32 (TF32 off) on the exporter's parity cases, printing max-abs and cosines;
+3. time batch 1 and batch 8 at 512, 1024, 2048 and 4096 tokens: HF eager fp32 and fp16 (the
+   VectorHub path: forward + masked mean), our graphs through the runtime's ``OnnxSession`` (IO
+   binding on, only the pooled vector fetched), and fp16 without IO binding; medians, min, max.
+
+Writes the figures as JSON (``--json``) and a markdown table on stdout; ``--results`` also writes
+the ``cuda`` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+LENGTHS = (512, 1024, 2048, 4096)
+BATCHES = (1, 8)
+
+
+def _load_cuda_libraries() -> None:
+    """Make the CUDA/cuDNN libraries of the nvidia-* wheels visible to onnxruntime-gpu."""
+    import onnxruntime as ort
+    import torch
+
+    torch.zeros(1, device="cuda")  # loads torch's CUDA libraries into the process
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is not None:
+        preload()
+
+
+def _stats(seconds: list[float]) -> dict[str, float]:
+    ms = [s * 1000 for s in seconds]
+    return {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "runs": len(ms)}
+
+
+def _inputs(batch: int, length: int, vocab: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(5, vocab, size=(batch, length), dtype=np.int64)
+    ids[:, 0], ids[:, -1] = 0, 2
+    return ids, np.ones_like(ids), np.zeros_like(ids)
+
+
+def _time(fn, warmup: int, repeats: int) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def parity_on_cuda(hf_model, graph: Path, config, tokenizer, device: str = "cuda") -> list[dict]:
+    """The exporter's parity cases: the fp16 graph on CUDA against PyTorch fp32 on CUDA (no TF32)."""
+    import onnxruntime as ort
+    import torch
+
+    from longformer2vec.export import parity_cases
+    from longformer2vec.export.verify import check_thresholds, compare, format_table, results_to_json
+
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    session = ort.InferenceSession(str(graph), providers=_providers(device))
+    assert session.get_providers() == _providers(device), session.get_providers()
+    model = hf_model.to(device).float()
+    results = []
+    for case in parity_cases(config, tokenizer):
+        start = time.perf_counter()
+        with torch.no_grad():
+            reference = model(
+                input_ids=torch.from_numpy(case.input_ids).to(device),
+                attention_mask=torch.from_numpy(case.attention_mask).to(device),
+                global_attention_mask=torch.from_numpy(case.global_attention_mask).to(device),
+            ).last_hidden_state
+        _synchronize(device)
+        results.append(compare(case, reference.cpu().numpy(), session, time.perf_counter() - start))
+    print(format_table(results, "fp16 graph on CUDA vs PyTorch fp32 on CUDA"), flush=True)
+    check_thresholds(results, "fp16")
+    return results_to_json(results)
+
+
+def _providers(device: str) -> list[str]:
+    return (["CUDAExecutionProvider"] if device == "cuda" else []) + ["CPUExecutionProvider"]
+
+
+def _synchronize(device: str) -> None:
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_eager(
+    hf_model, dtype, batch: int, length: int, vocab: int, warmup: int, repeats: int, device: str = "cuda"
+) -> dict:
+    import torch
+
+    model = hf_model.to(device, dtype=dtype)
+    ids, mask, glob = (torch.from_numpy(a).to(device) for a in _inputs(batch, length, vocab))
+
+    def run() -> None:
+        with torch.no_grad():
+            hidden = model(input_ids=ids, attention_mask=mask, global_attention_mask=glob).last_hidden_state
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1)
+            pooled.float().cpu()
+
+    if device != "cuda":
+        return _stats(_time(run, warmup, repeats))
+    torch.cuda.reset_peak_memory_stats()
+    stats = _stats(_time(run, warmup, repeats))
+    stats["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return stats
+
+
+def time_graph(session, batch: int, length: int, vocab: int, warmup: int, repeats: int) -> dict:
+    ids, mask, glob = _inputs(batch, length, vocab)
+    return _stats(_time(lambda: session.run(ids, mask, glob, need_hidden=False), warmup, repeats))
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "## CUDA (`python benchmarks/cuda_bench.py --json benchmarks/data/cuda_h100.json --results`)",
+        "",
+        (
+            f"GPU: {report['gpu']}; onnxruntime-gpu {report['versions']['onnxruntime']}, torch "
+            f"{report['versions']['torch']}, transformers {report['versions']['transformers']}; "
+            f"model: {report['model']}. Medians of {report['repeats']} runs after {report['warmup']} warm-ups "
+            "(min-max in brackets), milliseconds per batch, random token ids, no global attention. "
+            "Eager = HF `LongformerModel` forward + masked mean + copy of the vector to the host (VectorHub's "
+            "`encode` without tokenization). Graphs run through the runtime's `OnnxSession` (IO binding, only "
+            "`sentence_embedding` fetched) unless marked otherwise."
+        ),
+        "",
+    ]
+    columns = list(next(iter(report["timings"].values())).keys())
+    lines.append("| batch x tokens | " + " | ".join(columns) + " | fp16 graph vs eager fp32 |")
+    lines.append("|---" * (len(columns) + 2) + "|")
+    for shape, row in report["timings"].items():
+        cells = [f"{r['median_ms']:.2f} ({r['min_ms']:.2f}-{r['max_ms']:.2f})" for r in row.values()]
+        ratio = row["eager fp32"]["median_ms"] / row["ours fp16"]["median_ms"]
+        lines.append(f"| {shape} | " + " | ".join(cells) + f" | {ratio:.1f}x |")
+    worst = min(r["pooled_min_cosine"] for r in report["parity_fp16"])
+    worst_abs = max(r["token_max_abs"] for r in report["parity_fp16"])
+    lines += [
+        "",
+        (
+            f"fp16 graph parity on CUDA against PyTorch fp32 (TF32 off), exporter's 14 cases up to "
+            f"{max(max(r['lengths']) for r in report['parity_fp16'])} tokens: pooled cosine >= {worst:.6f}, "
+            f"token max |d| <= {worst_abs:.2e}."
+        ),
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--model", type=Path, default=None, help="HF Longformer dir (default: random base)")
+    parser.add_argument("--workdir", type=Path, default=Path("cuda-bench-work"))
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--results", action="store_true", help="write the cuda section of RESULTS.md")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
+    parser.add_argument(
+        "--device", choices=("cuda", "cpu"), default="cuda", help="cpu: a smoke run of this script"
+    )
+    parser.add_argument("--from-json", type=Path, default=None, help="only re-render a saved --json report")
+    args = parser.parse_args(argv)
+
+    if args.from_json is not None:
+        return _emit(json.loads(args.from_json.read_text(encoding="utf-8")), args.results)
+    if args.device == "cuda":
+        _load_cuda_libraries()
+    import onnxruntime as ort
+    import torch
+    import transformers
+    from transformers import AutoTokenizer, LongformerModel
+
+    from longformer2vec.export import export_model
+    from longformer2vec.export.convert import convert_fp16
+    from longformer2vec.export.synthetic import make_random_longformer
+    from longformer2vec.session import OnnxSession
+
+    print("onnxruntime", ort.__version__, ort.get_available_providers(), flush=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    model_dir = args.model
+    if model_dir is None:
+        model_dir = make_random_longformer(args.workdir / "random-base-hf", "base")
+    start = time.perf_counter()
+    fp32_dir = export_model(str(model_dir), args.workdir / "fp32", precision="fp32")
+    print(f"fp32 export + CPU verification: {time.perf_counter() - start:.0f} s", flush=True)
+    fp16_dir = args.workdir / "fp16"
+    shutil.rmtree(fp16_dir, ignore_errors=True)
+    shutil.copytree(fp32_dir, fp16_dir)
+    start = time.perf_counter()
+    convert_fp16(fp32_dir / "model.onnx", fp16_dir / "model.onnx")
+    print(f"fp16 conversion: {time.perf_counter() - start:.0f} s", flush=True)
+
+    hf_model = LongformerModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    parity = parity_on_cuda(hf_model, fp16_dir / "model.onnx", hf_model.config, tokenizer, args.device)
+    vocab = int(hf_model.config.vocab_size)
+
+    cuda = _providers(args.device)
+    graphs = {
+        "ours fp32": OnnxSession(fp32_dir / "model.onnx", providers=cuda, use_io_binding=True),
+        "ours fp16": OnnxSession(fp16_dir / "model.onnx", providers=cuda, use_io_binding=True),
+        "ours fp16, no IO binding": OnnxSession(
+            fp16_dir / "model.onnx", providers=cuda, use_io_binding=False
+        ),
+    }
+    for name, session in graphs.items():
+        assert session.providers == cuda, (name, session.providers)
+
+    timings: dict[str, dict[str, dict]] = {}
+    for batch in args.batches:
+        for length in args.lengths:
+            shape = f"{batch} x {length}"
+            row = {
+                "eager fp32": time_eager(
+                    hf_model, torch.float32, batch, length, vocab, args.warmup, args.repeats, args.device
+                ),
+                "eager fp16": time_eager(
+                    hf_model, torch.float16, batch, length, vocab, args.warmup, args.repeats, args.device
+                ),
+            }
+            for name, session in graphs.items():
+                row[name] = time_graph(session, batch, length, vocab, args.warmup, args.repeats)
+            timings[shape] = row
+            print(shape, {k: round(v["median_ms"], 2) for k, v in row.items()}, flush=True)
+
+    report = {
+        "gpu": torch.cuda.get_device_name(0) if args.device == "cuda" else f"none ({platform.processor()})",
+        "model": str(args.model) if args.model else "random weights, longformer-base-4096 geometry",
+        "versions": {
+            "python": platform.python_version(),
+            "onnxruntime": ort.__version__,
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+        },
+        "warmup": args.warmup,
+        "repeats": args.repeats,
+        "parity_fp16": parity,
+        "timings": timings,
+    }
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    return _emit(report, args.results)
+
+
+def _emit(report: dict, write_results: bool) -> int:
+    text = markdown(report)
+    print(text)
+    if write_results:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from results_file import write_section
+
+        write_section("cuda", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
