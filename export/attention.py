@@ -101,16 +101,22 @@ def blocks_with_neighbours(x: torch.Tensor, window: int, shared: torch.Tensor | 
     """[B, H, L, X] -> [B, H, n, S + 3w, X]: every key (or value) a query block sees.
 
     For block b: the ``S`` rows of ``shared`` [B, H, S, X] (the global keys or values, the same for
-    every block), then the rows of blocks b-1, b, b+1 (zeros outside the sequence), in one Concat.
+    every block), then the rows of blocks b-1, b, b+1 (zeros outside the sequence). Built with one
+    Gather of precomputed row indices from the zero-padded rows (plus the shared rows), which writes
+    the block tensor once; slicing three shifted views and concatenating them copied it twice.
     """
     batch, heads, seq_len, last = x.shape
     num_blocks = seq_len // window
-    padded = nn.functional.pad(x, (0, 0, window, window))
-    parts = [padded[:, :, s * window : padded.shape[2] - (2 - s) * window] for s in range(3)]
-    parts = [p.reshape(batch, heads, num_blocks, window, last) for p in parts]
+    source = nn.functional.pad(x, (0, 0, window, window))  # padded row p is sequence row p - w
+    starts = torch.arange(num_blocks, device=x.device) * window
+    index = starts.unsqueeze(1) + torch.arange(3 * window, device=x.device).unsqueeze(0)  # [n, 3w]
     if shared is not None:
-        parts.insert(0, shared.unsqueeze(2).expand(batch, heads, num_blocks, shared.shape[2], last))
-    return torch.cat(parts, dim=3)
+        num_shared = shared.shape[2]
+        shared_rows = torch.arange(num_shared, device=x.device) + (seq_len + 2 * window)
+        index = torch.cat([shared_rows.unsqueeze(0).expand(num_blocks, num_shared), index], dim=1)
+        source = torch.cat([source, shared], dim=2)
+    gathered = torch.index_select(source, 2, index.reshape(-1))
+    return gathered.reshape(batch, heads, num_blocks, index.shape[1], last)
 
 
 def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
