@@ -102,7 +102,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: serving needs the serve extra ({exc}). Run: {SERVE_INSTALL_HINT}", file=sys.stderr)
         return 2
     fields = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
-    return serve(ServeConfig(**fields))
+    try:
+        config = ServeConfig(**fields)
+    except ValueError as exc:  # e.g. --max-queue 0: a usage error, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(config)
 
 
 def _add_serve_parser(sub: argparse._SubParsersAction) -> None:

@@ -444,3 +444,10 @@ def test_serve_help_lists_the_limits() -> None:
         assert re.search(
             re.escape(flag) + r" [A-Z_]+ (?:(?! --).)*\(default " + str(default) + r"\)", text
         ), flag
+
+
+def test_serve_refuses_a_bad_limit_without_a_traceback(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(tmp_path), "--max-queue", "0"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 2 and "max_queue must be an int >= 1, got 0" in res.stderr
+    assert "Traceback" not in res.stderr

@@ -16,7 +16,7 @@ class ServeConfig:
     global_attention: str = "none"
     normalize: bool = False  # /v1/embeddings only; /embed follows its own `normalize` field (default true)
     threads: int | None = None  # ONNX Runtime intra-op threads; None = one per core
-    batch_size: int = 32  # rows per ONNX call inside one merged model call
+    batch_size: int = 8  # rows per ONNX call inside one merged model call (the runtime default)
     max_batch_tokens: int = 8192  # merge budget (real tokens) and the runtime's padded tokens per ONNX call
     max_batch_requests: int = 64  # requests merged into one model call; 1 = no micro-batching
     max_wait_ms: float = 2.0  # how long a batch waits for more requests once one is waiting
