@@ -1,4 +1,4 @@
-"""Command line: `export` (needs the export extra), `info` and `embed` (runtime only)."""
+"""Command line: `export` (needs the export extra), `info` and `embed` (runtime only), `serve` (serve extra)."""
 
 from __future__ import annotations
 
@@ -90,6 +90,78 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .serving import SERVE_INSTALL_HINT, is_missing_serve_dependency
+    from .serving.config import ServeConfig
+
+    try:
+        from .serving.app import serve
+    except ImportError as exc:
+        if not is_missing_serve_dependency(exc):
+            raise
+        print(f"error: serving needs the serve extra ({exc}). Run: {SERVE_INSTALL_HINT}", file=sys.stderr)
+        return 2
+    fields = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    try:
+        config = ServeConfig(**fields)
+    except ValueError as exc:  # e.g. --max-queue 0: a usage error, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return serve(config)
+
+
+def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
+    from .serving.config import ServeConfig
+
+    d = ServeConfig(model="")
+    p = sub.add_parser(
+        "serve",
+        help="HTTP server: OpenAI /v1/embeddings, TEI /embed, /health, /metrics (needs the serve extra)",
+    )
+    p.add_argument("--model", required=True, help="exported model directory or hub id")
+    p.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
+    p.add_argument("--port", type=int, default=d.port, help=f"(default {d.port})")
+    p.add_argument("--pooling", choices=("mean", "cls"), default=d.pooling)
+    p.add_argument("--global-attention", choices=("none", "cls"), default=d.global_attention)
+    p.add_argument(
+        "--normalize", action="store_true", help="L2-normalize /v1/embeddings vectors (default off)"
+    )
+    p.add_argument("--threads", type=int, default=d.threads, help="ONNX Runtime threads (default: all cores)")
+    ints = (
+        ("--batch-size", d.batch_size, "rows per ONNX call inside a merged model call"),
+        ("--max-batch-tokens", d.max_batch_tokens, "token budget of one merged model call"),
+        (
+            "--max-batch-requests",
+            d.max_batch_requests,
+            "requests merged into one model call; 1 = no batching",
+        ),
+        ("--max-inputs-per-request", d.max_inputs_per_request, "more inputs: 413"),
+        ("--max-tokens-per-request", d.max_tokens_per_request, "more tokens: 413"),
+        ("--max-queue", d.max_queue, "requests queued or in the model; beyond: 503 + Retry-After"),
+        ("--max-body-bytes", d.max_body_bytes, "larger request bodies: 413"),
+        ("--retry-after-s", d.retry_after_s, "Retry-After value on 503"),
+    )
+    for flag, default, text in ints:
+        p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    p.add_argument(
+        "--max-wait-ms",
+        type=float,
+        default=d.max_wait_ms,
+        help=f"how long a batch waits for more requests (default {d.max_wait_ms})",
+    )
+    p.add_argument(
+        "--graceful-timeout-s",
+        type=float,
+        default=d.graceful_timeout_s,
+        help=f"on SIGTERM, wait this long for requests in flight (default {d.graceful_timeout_s})",
+    )
+    p.add_argument(
+        "--log-level", choices=("critical", "error", "warning", "info", "debug"), default=d.log_level
+    )
+    p.add_argument("--access-log", action="store_true", help="log every request (default off)")
+    p.set_defaults(func=_cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="longformer2vec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -125,6 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--normalize", action="store_true")
     p.add_argument("text", nargs="+")
     p.set_defaults(func=_cmd_embed)
+
+    _add_serve_parser(sub)
     return parser
 
 

@@ -1,0 +1,81 @@
+"""Token counting and optional truncation of request texts, before they are queued.
+
+Done per request so a limit breach or a tokenizer failure answers that caller alone. Counts are the
+tokens the model sees for the text, special tokens included (`<s>`, `</s>`); a text longer than
+`max_length` counts all its tokens once, although the runtime embeds it as overlapping windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from tokenizers import Encoding, Tokenizer
+
+DIRECTIONS = ("right", "left")
+
+
+def count_tokens(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
+    """Tokens per text, specials included (the runtime's tokenizer has no truncation)."""
+    return [len(enc.ids) for enc in tokenizer.encode_batch(list(texts))]
+
+
+def _content_span(enc: Encoding) -> tuple[int, int]:
+    """(first, end) indices of the non-special tokens between the leading and trailing specials."""
+    special = enc.special_tokens_mask
+    n = len(special)
+    lead = 0
+    while lead < n and special[lead]:
+        lead += 1
+    end = n
+    while end > lead and special[end - 1]:
+        end -= 1
+    return lead, end
+
+
+def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: str = "right") -> str:
+    """The longest head (right truncation) or tail (left) of `text` that tokenizes to <= max_length.
+
+    Cut at a token's character offset, then re-tokenized: byte-level BPE may merge differently at the
+    new edge, so the cut moves one token further until the text fits. The runtime then embeds exactly
+    that text, so the vector equals `Longformer2Vec.encode(truncated_text)`.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    enc = tokenizer.encode(text)
+    if len(enc.ids) <= max_length:
+        return text
+    first, end = _content_span(enc)
+    n_specials = len(enc.ids) - (end - first)
+    keep = max_length - n_specials
+    if keep < 1:
+        raise ValueError(f"max_length {max_length} leaves no room next to {n_specials} special tokens")
+    offsets = enc.offsets
+    if direction == "right":
+        k = first + keep - 1  # last content token kept
+        while k >= first:
+            candidate = text[: offsets[k][1]]
+            if len(tokenizer.encode(candidate).ids) <= max_length:
+                return candidate
+            k -= 1
+    else:
+        k = end - keep  # first content token kept
+        while k < end:
+            candidate = text[offsets[k][0] :]
+            if len(tokenizer.encode(candidate).ids) <= max_length:
+                return candidate
+            k += 1
+    return ""
+
+
+def prepare_texts(
+    tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncate: bool, direction: str = "right"
+) -> tuple[list[str], list[int]]:
+    """(texts to embed, token count of each): truncated to `max_length` tokens when asked."""
+    texts = list(texts)
+    counts = count_tokens(tokenizer, texts)
+    if truncate:
+        for i, n in enumerate(counts):
+            if n > max_length:
+                texts[i] = truncate_text(tokenizer, texts[i], max_length, direction)
+                counts[i] = len(tokenizer.encode(texts[i]).ids)
+    return texts, counts

@@ -1,0 +1,453 @@
+"""`longformer2vec serve` as a real process on a free loopback port, on a tiny model the tests export.
+
+One module-scoped server (small limits set by flags, so limit tests are cheap) serves most tests; a
+second, short-lived one with --max-queue 1 covers the full queue and graceful shutdown. Its slow
+request is a real input (a ~3,800-token text, which the tiny 128-token model embeds as thousands of
+overlapping windows); the test waits on /metrics until that request is inside the model before it
+acts, so nothing depends on sleeping the right amount.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+
+from longformer2vec import Longformer2Vec
+from tests.test_runtime_cli import BLOCKER
+
+LIMITS = {"max_inputs": 4, "max_tokens": 600, "max_body": 20000}
+TEXTS = [
+    "I enjoy taking long walks along the beach with my dog.",
+    "",
+    "The quick brown fox jumps over the lazy dog.",
+    " ".join(f"token{i}" for i in range(90)),  # > 128 tokens: embedded as windows
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    """A `python -m longformer2vec serve` subprocess; its output goes to a log file (no pipe to fill)."""
+
+    def __init__(self, model_dir: Path, log_path: Path, *flags: str) -> None:
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(model_dir)]
+        cmd += ["--host", "127.0.0.1", "--port", str(self.port), *flags]
+        self._log = open(log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        pytest.fail(f"server not ready after {timeout} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._log.close()
+
+
+@pytest.fixture(scope="module")
+def model(tiny_fp32_dir: Path) -> Longformer2Vec:
+    return Longformer2Vec(tiny_fp32_dir)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_fp32_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """fp32, so vectors can be compared tightly whatever the batch: int8 quantizes activations per
+    tensor, so an int8 vector moves by ~1e-4 with its batch mates (as bulk_encode vs encode does)."""
+    flags = (
+        f"--max-inputs-per-request={LIMITS['max_inputs']}",
+        f"--max-tokens-per-request={LIMITS['max_tokens']}",
+        f"--max-body-bytes={LIMITS['max_body']}",
+        "--threads=1",
+    )
+    srv = Server(tiny_fp32_dir, tmp_path_factory.mktemp("serve") / "server.log", *flags)
+    try:
+        srv.wait_ready()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _post(server: Server, route: str, body: object, **kwargs: object) -> httpx.Response:
+    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    return httpx.post(
+        server.url + route,
+        content=content,
+        headers={"content-type": "application/json"},
+        timeout=60,
+        **kwargs,
+    )
+
+
+def _metric(text: str, name: str, **labels: str) -> float:
+    """Value of one sample in Prometheus text format (0 when absent)."""
+    want = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, value = line.rpartition(" ")
+        sample, _, rest = key.partition("{")
+        got = ",".join(sorted(rest.rstrip("}").split(","))) if rest else ""
+        if sample == name and got == want:
+            return float(value)
+    return 0.0
+
+
+# ---------------------------------------------------------------------------------- routes
+
+
+def test_health_names_the_model(server: Server, model: Longformer2Vec) -> None:
+    res = httpx.get(server.url + "/health")
+    assert res.status_code == 200
+    assert res.json() == {"status": "ok", "model": model.manifest.model_id}
+
+
+def test_openai_route_returns_the_python_api_vectors_in_order(server: Server, model: Longformer2Vec) -> None:
+    res = _post(server, "/v1/embeddings", {"input": TEXTS, "model": "anything"})
+    assert res.status_code == 200, res.text
+    body = res.json()
+    assert body["object"] == "list" and body["model"] == model.manifest.model_id
+    assert [d["index"] for d in body["data"]] == list(range(len(TEXTS)))
+    assert all(d["object"] == "embedding" for d in body["data"])
+    got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
+    expected = np.array([model.encode(t) for t in TEXTS], dtype=np.float32)
+    assert got.shape == (len(TEXTS), model.vector_length)
+    np.testing.assert_allclose(got, expected, atol=2e-5)
+    n_tokens = sum(len(model.tokenizer.encode(t).ids) for t in TEXTS)
+    assert n_tokens > model.max_length  # the long text counts all its tokens once
+    assert body["usage"] == {"prompt_tokens": n_tokens, "total_tokens": n_tokens}
+
+
+def test_openai_single_string_base64_and_dimensions(server: Server, model: Longformer2Vec) -> None:
+    text = TEXTS[0]
+    plain = _post(server, "/v1/embeddings", {"input": text, "dimensions": model.vector_length})
+    packed = _post(server, "/v1/embeddings", {"input": text, "encoding_format": "base64"})
+    assert plain.status_code == 200 and packed.status_code == 200, (plain.text, packed.text)
+    assert len(plain.json()["data"]) == 1
+    vector = np.array(plain.json()["data"][0]["embedding"], dtype=np.float32)
+    decoded = np.frombuffer(base64.b64decode(packed.json()["data"][0]["embedding"]), dtype="<f4")
+    np.testing.assert_array_equal(decoded, vector)
+    np.testing.assert_allclose(vector, model.encode(text), atol=2e-5)
+
+
+def test_tei_route_normalizes_by_default(server: Server, model: Longformer2Vec) -> None:
+    expected = np.array([model.encode(t) for t in TEXTS[:3]], dtype=np.float32)
+    unit = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+    res = _post(server, "/embed", {"inputs": TEXTS[:3]})
+    assert res.status_code == 200, res.text
+    np.testing.assert_allclose(np.array(res.json()), unit, atol=2e-5)
+    raw = _post(server, "/embed", {"inputs": TEXTS[0], "normalize": False})
+    np.testing.assert_allclose(np.array(raw.json()), expected[:1], atol=2e-5)
+
+
+def test_tei_truncate(server: Server, model: Longformer2Vec) -> None:
+    text = TEXTS[3]
+    enc = model.tokenizer.encode(text)
+    n, keep = len(enc.ids), model.max_length - 2  # content tokens that fit next to <s> and </s>
+    head = text[: enc.offsets[keep][1]]  # content tokens 1..keep
+    first = n - 1 - keep  # the shortest token-boundary tail that fits (the space before a word may cost one)
+    while len(model.tokenizer.encode(text[enc.offsets[first][0] :]).ids) > model.max_length:
+        first += 1
+    tail = text[enc.offsets[first][0] :]
+    full = _post(server, "/embed", {"inputs": text, "normalize": False})
+    right = _post(server, "/embed", {"inputs": text, "normalize": False, "truncate": True})
+    left = _post(
+        server,
+        "/embed",
+        {"inputs": text, "normalize": False, "truncate": True, "truncation_direction": "Left"},
+    )
+    assert full.headers["x-prompt-tokens"] == str(n)
+    assert right.headers["x-prompt-tokens"] == str(model.max_length)
+    assert left.headers["x-prompt-tokens"] == str(len(model.tokenizer.encode(tail).ids))
+    assert int(left.headers["x-prompt-tokens"]) <= model.max_length
+    np.testing.assert_allclose(full.json()[0], model.encode(text), atol=2e-5)  # windows, not truncation
+    np.testing.assert_allclose(right.json()[0], model.encode(head), atol=2e-5)
+    np.testing.assert_allclose(left.json()[0], model.encode(tail), atol=2e-5)
+    assert not np.allclose(right.json()[0], full.json()[0], atol=1e-3)
+
+
+# ------------------------------------------------------------------------ errors and limits
+
+
+@pytest.mark.parametrize(
+    ("route", "body", "message"),
+    [
+        ("/v1/embeddings", b"{not json", "not valid JSON"),
+        ("/embed", b"{not json", "not valid JSON"),
+        ("/v1/embeddings", b'["a list"]', "must be a JSON object, got array"),
+        ("/v1/embeddings", {"model": "m"}, "'input' is required"),
+        ("/embed", {"inputs": 7}, "'inputs' must be a string or a list of strings, got number"),
+        ("/v1/embeddings", {"input": []}, "'input' must not be an empty list"),
+        ("/embed", {"inputs": []}, "'inputs' must not be an empty list"),
+        ("/v1/embeddings", {"input": ["ok", None]}, "'input[1]' must be a string, got null"),
+        ("/v1/embeddings", {"input": [1, 2, 3]}, "only text is supported"),
+        ("/v1/embeddings", {"input": [[1, 2, 3]]}, "only text is supported"),
+        ("/v1/embeddings", {"input": "x", "encoding_format": "int8"}, "'encoding_format' must be"),
+        ("/v1/embeddings", {"input": "x", "dimensions": 8}, "'dimensions' must be 32"),
+        ("/v1/embeddings", {"input": "x", "model": 3}, "'model' must be a string"),
+        ("/embed", {"inputs": "x", "normalize": "yes"}, "'normalize' must be a boolean, got string"),
+        ("/embed", {"inputs": "x", "truncation_direction": "up"}, "'truncation_direction' must be"),
+    ],
+)
+def test_bad_requests_get_422_with_a_clear_message(
+    server: Server, route: str, body: object, message: str
+) -> None:
+    res = _post(server, route, body)
+    assert res.status_code == 422, res.text
+    _assert_error(res, route, message, "invalid_request_error" if route == "/v1/embeddings" else "Validation")
+
+
+def _assert_error(res: httpx.Response, route: str, message: str, kind: str) -> None:
+    body = res.json()
+    if route == "/v1/embeddings":
+        assert message in body["error"]["message"] and body["error"]["type"] == kind, body
+    else:
+        assert message in body["error"] and body["error_type"] == kind, body
+
+
+@pytest.mark.parametrize("route", ["/v1/embeddings", "/embed"])
+def test_limits_answer_413_naming_the_limit_and_its_value(server: Server, route: str) -> None:
+    field = "input" if route == "/v1/embeddings" else "inputs"
+    res = _post(server, route, {field: ["a"] * (LIMITS["max_inputs"] + 1)})
+    message = res.json()["error"]["message"] if route == "/v1/embeddings" else res.json()["error"]
+    assert res.status_code == 413 and "5 inputs in one request, over max-inputs-per-request 4" in message
+
+    words = " ".join(["dog"] * 700)  # > 600 tokens
+    res = _post(server, route, {field: words})
+    message = res.json()["error"]["message"] if route == "/v1/embeddings" else res.json()["error"]
+    assert res.status_code == 413 and f"over max-tokens-per-request {LIMITS['max_tokens']}" in message
+
+    res = _post(server, route, {field: "x" * (LIMITS["max_body"] + 1)})
+    message = res.json()["error"]["message"] if route == "/v1/embeddings" else res.json()["error"]
+    assert res.status_code == 413 and f"over max-body-bytes {LIMITS['max_body']}" in message
+
+
+def test_bad_requests_never_disturb_concurrent_good_ones(server: Server, model: Longformer2Vec) -> None:
+    texts = [f"caller {i} says: " + " ".join(["walk"] * (i * 3)) for i in range(16)]
+    expected = {t: np.array(model.encode(t), dtype=np.float32) for t in texts}
+    results: dict[int, httpx.Response] = {}
+
+    def call(i: int) -> None:
+        if i % 4 == 3:  # a bad request among the good ones
+            results[i] = _post(server, "/v1/embeddings", {"input": ["fine", 42]})
+        else:
+            results[i] = _post(server, "/v1/embeddings", {"input": [texts[i], texts[(i + 1) % 16]]})
+
+    threads = [threading.Thread(target=call, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for i, res in sorted(results.items()):
+        if i % 4 == 3:
+            assert res.status_code == 422
+            continue
+        assert res.status_code == 200, res.text
+        got = [np.array(d["embedding"], dtype=np.float32) for d in res.json()["data"]]
+        np.testing.assert_allclose(got[0], expected[texts[i]], atol=2e-5)
+        np.testing.assert_allclose(got[1], expected[texts[(i + 1) % 16]], atol=2e-5)
+    assert len(results) == 16
+
+
+def test_metrics_count_requests_batches_and_queue(server: Server) -> None:
+    before = httpx.get(server.url + "/metrics").text
+    _post(server, "/embed", {"inputs": ["one", "two", "three"]})
+    _post(server, "/embed", {"inputs": []})
+    after = httpx.get(server.url + "/metrics")
+    assert after.status_code == 200 and after.headers["content-type"].startswith("text/plain")
+    text = after.text
+
+    def delta(name: str, **labels: str) -> float:
+        return _metric(text, name, **labels) - _metric(before, name, **labels)
+
+    assert delta("longformer2vec_requests_total", route="/embed", status="200") == 1
+    assert delta("longformer2vec_requests_total", route="/embed", status="422") == 1
+    assert delta("longformer2vec_request_duration_seconds_count", route="/embed") == 2
+    assert delta("longformer2vec_batch_size_count") == 1 and delta("longformer2vec_batch_size_sum") == 3
+    assert delta("longformer2vec_batch_tokens_count") == 1 and delta("longformer2vec_batch_tokens_sum") >= 9
+    assert _metric(text, "longformer2vec_queue_depth") == 0
+    assert _metric(text, "longformer2vec_model_loaded") == 1
+
+
+# --------------------------------------------------------------- full queue, graceful shutdown
+
+
+def test_full_queue_gets_503_and_sigterm_finishes_the_request_in_flight(
+    tiny_int8_dir: Path, tmp_path: Path
+) -> None:
+    """On the CLI-exported int8 model: the slow request runs alone, so it equals encode() exactly."""
+    slow_text = "The quick brown fox jumps over the lazy dog. " * 200  # ~3,800 tokens: ~3,700 windows
+    srv = Server(tiny_int8_dir, tmp_path / "server.log", "--max-queue=1", "--threads=1")
+    try:
+        srv.wait_ready()
+        slow: dict[str, httpx.Response] = {}
+        sender = threading.Thread(target=lambda: slow.update(res=_post(srv, "/embed", {"inputs": slow_text})))
+        sender.start()
+        deadline = time.monotonic() + 30
+        while _metric(httpx.get(srv.url + "/metrics").text, "longformer2vec_requests_in_model") < 1:
+            assert time.monotonic() < deadline and sender.is_alive(), "slow request never reached the model"
+            time.sleep(0.01)
+
+        for route, field in (("/v1/embeddings", "input"), ("/embed", "inputs")):
+            res = _post(srv, route, {field: "one more"})
+            assert res.status_code == 503 and res.headers["retry-after"] == "1", res.text
+            _assert_error(
+                res, route, "max-queue 1", "server_overloaded" if route == "/v1/embeddings" else "Overloaded"
+            )
+
+        os.kill(srv.proc.pid, signal.SIGTERM)  # while the slow request is still being embedded
+        sender.join(60)
+        res = slow["res"]
+        assert res.status_code == 200, res.text
+        # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -SIGTERM (or 0).
+        assert srv.proc.wait(60) in (0, -signal.SIGTERM), srv.log()
+        expected = np.array(Longformer2Vec(tiny_int8_dir).encode(slow_text), dtype=np.float32)
+        np.testing.assert_allclose(res.json()[0], expected / np.linalg.norm(expected), atol=2e-5)
+        log = srv.log()
+        assert "Shutting down" in log and "Finished server process" in log
+        assert log.index("Shutting down") < log.index("Application shutdown complete")
+    finally:
+        srv.stop()
+
+
+# ------------------------------------------------------------------------ startup and the CLI
+
+
+def test_health_is_503_while_loading_and_on_load_failure(tiny_int8_dir: Path) -> None:
+    """In process (the tiny model loads too fast to catch 'loading' from outside)."""
+    from fastapi.testclient import TestClient
+
+    from longformer2vec.serving.app import create_app, load_model
+    from longformer2vec.serving.config import ServeConfig
+
+    release = threading.Event()
+
+    def slow_factory(config: ServeConfig) -> Longformer2Vec:
+        assert release.wait(30)
+        return load_model(config)
+
+    with TestClient(create_app(ServeConfig(str(tiny_int8_dir)), model_factory=slow_factory)) as client:
+        res = client.get("/health")
+        assert (
+            res.status_code == 503
+            and res.json() == {"status": "loading"}
+            and res.headers["retry-after"] == "1"
+        )
+        res = client.post("/v1/embeddings", json={"input": "hi"})
+        assert res.status_code == 503 and "model is loading" in res.json()["error"]["message"]
+        release.set()
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert client.post("/embed", json={"inputs": "hi"}).status_code == 200
+
+    def broken_factory(config: ServeConfig) -> Longformer2Vec:
+        raise ValueError("no such model")
+
+    with TestClient(create_app(ServeConfig("nowhere"), model_factory=broken_factory)) as client:
+        deadline = time.monotonic() + 30
+        while (body := client.get("/health").json())["status"] == "loading":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert body == {"status": "error", "error": "ValueError: no such model"}
+
+
+def test_serve_exits_1_when_the_model_cannot_load(tmp_path: Path) -> None:
+    srv = Server(tmp_path, tmp_path / "server.log")
+    try:
+        assert srv.proc.wait(90) == 1, srv.log()
+        assert f"could not load model {tmp_path}" in srv.log() and "Traceback" not in srv.log()
+    finally:
+        srv.stop()
+
+
+def test_serve_without_the_extra_names_the_install_command() -> None:
+    blocker = BLOCKER.replace("('torch', 'transformers')", "('torch', 'transformers', 'fastapi', 'uvicorn')")
+    # as when the package is really missing: ModuleNotFoundError naming the module
+    blocker = blocker.replace(
+        "raise ImportError(f'blocked import of {name}')", "raise ModuleNotFoundError(name, name=name)"
+    )
+    assert "ModuleNotFoundError" in blocker
+    code = (
+        blocker
+        + """
+import longformer2vec, longformer2vec.cli, longformer2vec.serving
+for name in ('fastapi', 'uvicorn', 'starlette', 'prometheus_client'):
+    assert name not in sys.modules, name
+from longformer2vec.cli import main
+raise SystemExit(main(['serve', '--model', 'some-dir']))
+"""
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert res.returncode == 2, res.stderr
+    assert 'pip install "longformer2vec[serve]"' in res.stderr and "Traceback" not in res.stderr
+
+
+def test_serve_help_lists_the_limits() -> None:
+    res = subprocess.run(
+        [sys.executable, "-m", "longformer2vec", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0
+    text = " ".join(res.stdout.split())
+    for flag, default in (
+        ("--max-inputs-per-request", 256),
+        ("--max-tokens-per-request", 65536),
+        ("--max-queue", 256),
+        ("--max-batch-tokens", 8192),
+    ):
+        assert re.search(
+            re.escape(flag) + r" [A-Z_]+ (?:(?! --).)*\(default " + str(default) + r"\)", text
+        ), flag
+
+
+def test_serve_refuses_a_bad_limit_without_a_traceback(tmp_path: Path) -> None:
+    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(tmp_path), "--max-queue", "0"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    assert res.returncode == 2 and "max_queue must be an int >= 1, got 0" in res.stderr
+    assert "Traceback" not in res.stderr
