@@ -8,8 +8,8 @@ Without ``--model`` it builds a random model in longformer-base-4096's geometry 
 the timings). Steps, all in one process so the ratios are side by side:
 
 1. export the fp32 graph (``export_model``: verified against PyTorch on the CPU, as always);
-2. convert it to fp16 (``convert_fp16``, the exporter's fp16 step) and check that graph on CUDA
-   against PyTorch fp32 (TF32 off) on the exporter's parity cases, printing max-abs and cosines;
+2. export the fp16 graph (``export_model(precision="fp16")``: the exporter checks it on CUDA against
+   PyTorch fp32 on its parity cases and records max-abs and cosines in the manifest);
 3. time batch 1 and batch 8 at 512, 1024, 2048 and 4096 tokens: HF eager fp32 and fp16 (the
    VectorHub path: forward + masked mean), our graphs through the runtime's ``OnnxSession`` (IO
    binding on, only the pooled vector fetched), and fp16 without IO binding; medians, min, max.
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import shutil
 import statistics
 import sys
 import time
@@ -67,35 +66,6 @@ def _time(fn, warmup: int, repeats: int) -> list[float]:
         fn()
         out.append(time.perf_counter() - start)
     return out
-
-
-def parity_on_cuda(hf_model, graph: Path, config, tokenizer, device: str = "cuda") -> list[dict]:
-    """The exporter's parity cases: the fp16 graph on CUDA against PyTorch fp32 on CUDA (no TF32)."""
-    import onnxruntime as ort
-    import torch
-
-    from longformer2vec.export import parity_cases
-    from longformer2vec.export.verify import check_thresholds, compare, format_table, results_to_json
-
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    session = ort.InferenceSession(str(graph), providers=_providers(device))
-    assert session.get_providers() == _providers(device), session.get_providers()
-    model = hf_model.to(device).float()
-    results = []
-    for case in parity_cases(config, tokenizer):
-        start = time.perf_counter()
-        with torch.no_grad():
-            reference = model(
-                input_ids=torch.from_numpy(case.input_ids).to(device),
-                attention_mask=torch.from_numpy(case.attention_mask).to(device),
-                global_attention_mask=torch.from_numpy(case.global_attention_mask).to(device),
-            ).last_hidden_state
-        _synchronize(device)
-        results.append(compare(case, reference.cpu().numpy(), session, time.perf_counter() - start))
-    print(format_table(results, "fp16 graph on CUDA vs PyTorch fp32 on CUDA"), flush=True)
-    check_thresholds(results, "fp16")
-    return results_to_json(results)
 
 
 def _providers(device: str) -> list[str]:
@@ -161,10 +131,11 @@ def markdown(report: dict) -> str:
         lines.append(f"| {shape} | " + " | ".join(cells) + f" | {ratio:.1f}x |")
     worst = min(r["pooled_min_cosine"] for r in report["parity_fp16"])
     worst_abs = max(r["token_max_abs"] for r in report["parity_fp16"])
+    source = report.get("parity_source", "PyTorch fp32 on CUDA with TF32 off as reference")
     lines += [
         "",
         (
-            f"fp16 graph parity on CUDA against PyTorch fp32 (TF32 off), exporter's 14 cases up to "
+            f"fp16 graph parity ({source}), exporter's 14 cases up to "
             f"{max(max(r['lengths']) for r in report['parity_fp16'])} tokens: pooled cosine >= {worst:.6f}, "
             f"token max |d| <= {worst_abs:.2e}."
         ),
@@ -197,10 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     import onnxruntime as ort
     import torch
     import transformers
-    from transformers import AutoTokenizer, LongformerModel
+    from transformers import LongformerModel
 
-    from longformer2vec.export import export_model
-    from longformer2vec.export.convert import convert_fp16
+    from longformer2vec.export import export_model, verification_providers
     from longformer2vec.export.synthetic import make_random_longformer
     from longformer2vec.session import OnnxSession
 
@@ -212,16 +182,18 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     fp32_dir = export_model(str(model_dir), args.workdir / "fp32", precision="fp32")
     print(f"fp32 export + CPU verification: {time.perf_counter() - start:.0f} s", flush=True)
-    fp16_dir = args.workdir / "fp16"
-    shutil.rmtree(fp16_dir, ignore_errors=True)
-    shutil.copytree(fp32_dir, fp16_dir)
     start = time.perf_counter()
-    convert_fp16(fp32_dir / "model.onnx", fp16_dir / "model.onnx")
-    print(f"fp16 conversion: {time.perf_counter() - start:.0f} s", flush=True)
+    fp16_dir = export_model(str(model_dir), args.workdir / "fp16", precision="fp16")
+    print(
+        f"fp16 export + verification on {verification_providers('fp16')[0]}: "
+        f"{time.perf_counter() - start:.0f} s",
+        flush=True,
+    )
+    manifest = json.loads((fp16_dir / "manifest.json").read_text())
+    (parity_label,) = [k for k in manifest["parity"] if k.startswith("fp16")]
+    parity = manifest["parity"][parity_label]
 
     hf_model = LongformerModel.from_pretrained(str(model_dir), add_pooling_layer=False).eval()
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    parity = parity_on_cuda(hf_model, fp16_dir / "model.onnx", hf_model.config, tokenizer, args.device)
     vocab = int(hf_model.config.vocab_size)
 
     cuda = _providers(args.device)
@@ -264,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         "warmup": args.warmup,
         "repeats": args.repeats,
         "parity_fp16": parity,
+        "parity_source": f"exporter: {parity_label}, reference PyTorch fp32 on the CPU",
         "timings": timings,
     }
     if args.json:

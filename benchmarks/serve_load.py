@@ -168,6 +168,9 @@ def build_small_model(work: Path) -> Path:
     return out
 
 
+SERVER_PROVIDERS: set[str] = set()  # first execution provider of each server started
+
+
 def start_server(model: Path, port: int, flags: list[str], log: Path) -> subprocess.Popen:
     cmd = [
         sys.executable,
@@ -186,7 +189,10 @@ def start_server(model: Path, port: int, flags: list[str], log: Path) -> subproc
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}: {log.read_text()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+            health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+            if health.status_code == 200:
+                print(f"server up: {health.json()}", flush=True)
+                SERVER_PROVIDERS.update(health.json().get("providers", [])[:1])
                 return proc
         except httpx.TransportError:
             pass
@@ -296,6 +302,17 @@ def versions() -> str:
     return ", ".join(f"{n} {version(n)}" for n in names) + f", Python {platform.python_version()}"
 
 
+def gpu_note() -> str:
+    """', GPU: <name> (server on CUDAExecutionProvider)' when the servers reported CUDA in /health."""
+    import shutil
+
+    if "CUDAExecutionProvider" not in SERVER_PROVIDERS or not shutil.which("nvidia-smi"):
+        return ""
+    query = ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"]
+    name = subprocess.run(query, capture_output=True, text=True, check=False).stdout.strip().splitlines()
+    return f", GPU: {name[0]} (server on CUDAExecutionProvider)" if name else ""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -311,6 +328,9 @@ def main() -> None:
     parser.add_argument("--max-load", type=float, default=1.5, help="wait until the load average is below")
     parser.add_argument("--max-load-wait", type=float, default=600.0)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
+    parser.add_argument(
+        "--section", default="serving", help="RESULTS.md section to write (e.g. serving-cuda)"
+    )
     args = parser.parse_args()
 
     common = ["--threads", str(args.threads)] if args.threads else []
@@ -351,12 +371,13 @@ def main() -> None:
             speedups.append(f"{name} **{results[0].rps / results[1].rps:.2f}x**")
 
     lines = [
-        "## Serving load test",
+        "## Serving load test" + ("" if args.section == "serving" else f" ({args.section})"),
         "",
         f"`python benchmarks/serve_load.py {' '.join(sys.argv[1:])}`".replace("` ", "`"),
         "",
         (
-            f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}; "
+            f"Machine: {os.cpu_count()} cores, {cpu_model()}, {platform.system()} {platform.release()}"
+            f"{gpu_note()}; "
             f"{versions()}. Server and clients on the same machine (loopback); server ONNX Runtime threads: "
             f"{args.threads or 'default (all cores)'}; clients: {args.clients} threads with httpx, one text per "
             f"request, sent back to back; each mode at most {args.requests} requests or {args.time_limit:.0f} s, "
@@ -381,7 +402,7 @@ def main() -> None:
     body = "\n".join(lines)
     print(body)
     if not args.no_write:
-        print(f"written to {write_section('serving', body)}")
+        print(f"written to {write_section(args.section, body)}")
     if errors:
         raise SystemExit("errors in the load test")
 

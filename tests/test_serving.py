@@ -139,7 +139,7 @@ def _metric(text: str, name: str, **labels: str) -> float:
 def test_health_names_the_model(server: Server, model: Longformer2Vec) -> None:
     res = httpx.get(server.url + "/health")
     assert res.status_code == 200
-    assert res.json() == {"status": "ok", "model": model.manifest.model_id}
+    assert res.json() == {"status": "ok", "model": model.manifest.model_id, "providers": model.providers}
 
 
 def test_openai_route_returns_the_python_api_vectors_in_order(server: Server, model: Longformer2Vec) -> None:

@@ -339,7 +339,10 @@ def create_app(
     @app.get("/health")
     async def health() -> Response:
         if state.model is not None:
-            return JSONResponse({"status": "ok", "model": state.model.manifest.model_id})
+            model = state.model
+            return JSONResponse(
+                {"status": "ok", "model": model.manifest.model_id, "providers": model.providers}
+            )
         if state.load_error is not None:
             return JSONResponse({"status": "error", "error": state.load_error}, status_code=503)
         return JSONResponse(
