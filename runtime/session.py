@@ -74,7 +74,7 @@ class OnnxSession:
         providers: Sequence[ProviderSpec] | None = None,
         session_options: ort.SessionOptions | None = None,
         intra_op_num_threads: int | None = None,
-        use_io_binding: bool | None = None,
+        use_io_binding: bool = False,
     ) -> None:
         warn_if_onnxruntime_clash()
         options = session_options or ort.SessionOptions()
@@ -100,7 +100,9 @@ class OnnxSession:
             raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(required)}")
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
         self.device_id = self._device_id()
-        self.use_io_binding = self.device == "cuda" if use_io_binding is None else bool(use_io_binding)
+        # Off unless asked for: on an H100 it gained nothing at batch 8 and cost 0.4-1.5 ms at batch 1
+        # (benchmarks/RESULTS.md, CUDA section); fetching only the pooled output is what saves the copy.
+        self.use_io_binding = bool(use_io_binding)
 
     def _device_id(self) -> int:
         options = self.session.get_provider_options().get(self.providers[0], {})
