@@ -58,12 +58,15 @@ every score) and the pooled output ignores them, so their values never reach a r
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
 
 # Large enough that exp() underflows to exactly 0 after max-subtraction, small enough for fp16.
 MASK_VALUE = -30000.0
+# Query block = one-sided window / this (see query_block); 1 gives the plain 3w-key layout.
+QUERY_BLOCK_DIVISOR = int(os.environ.get("LONGFORMER2VEC_QUERY_BLOCK_DIVISOR", "2"))
 
 
 class _TopKDynamic(torch.autograd.Function):
@@ -97,19 +100,35 @@ def global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return index, valid
 
 
-def blocks_with_neighbours(x: torch.Tensor, window: int, shared: torch.Tensor | None = None) -> torch.Tensor:
-    """[B, H, L, X] -> [B, H, n, S + 3w, X]: every key (or value) a query block sees.
+def query_block(window: int) -> int:
+    """Queries per block for a one-sided window ``w``: ``w / QUERY_BLOCK_DIVISOR`` when that divides.
 
-    For block b: the ``S`` rows of ``shared`` [B, H, S, X] (the global keys or values, the same for
-    every block), then the rows of blocks b-1, b, b+1 (zeros outside the sequence). Built with one
-    Gather of precomputed row indices from the zero-padded rows (plus the shared rows), which writes
-    the block tensor once; slicing three shifted views and concatenating them copied it twice.
+    A block of ``s`` queries needs the ``s + 2w`` keys around it, so smaller blocks waste less of
+    the score matrix outside the band (``3w`` keys at ``s = w``, ``2.5w`` at ``w / 2``) at the price
+    of smaller matrix products; benchmarks/cpu_bench.py measured the choice.
     """
+    if QUERY_BLOCK_DIVISOR > 1 and window % QUERY_BLOCK_DIVISOR == 0:
+        return window // QUERY_BLOCK_DIVISOR
+    return window
+
+
+def blocks_with_neighbours(
+    x: torch.Tensor, window: int, shared: torch.Tensor | None = None, block: int | None = None
+) -> torch.Tensor:
+    """[B, H, L, X] -> [B, H, n, S + s + 2w, X]: every key (or value) a query block sees.
+
+    ``s = block`` (default ``window``) queries per block, ``n = L / s`` blocks. For block b: the ``S``
+    rows of ``shared`` [B, H, S, X] (the global keys or values, the same for every block), then the
+    rows ``b*s - w ... b*s + s + w - 1`` (zeros outside the sequence). Built with one Gather of
+    precomputed row indices from the zero-padded rows (plus the shared rows), which writes the block
+    tensor once; slicing shifted views and concatenating them copied it twice.
+    """
+    block = block or window
     batch, heads, seq_len, last = x.shape
-    num_blocks = seq_len // window
+    num_blocks = seq_len // block
     source = nn.functional.pad(x, (0, 0, window, window))  # padded row p is sequence row p - w
-    starts = torch.arange(num_blocks, device=x.device) * window
-    index = starts.unsqueeze(1) + torch.arange(3 * window, device=x.device).unsqueeze(0)  # [n, 3w]
+    starts = torch.arange(num_blocks, device=x.device) * block
+    index = starts.unsqueeze(1) + torch.arange(block + 2 * window, device=x.device).unsqueeze(0)  # [n, s+2w]
     if shared is not None:
         num_shared = shared.shape[2]
         shared_rows = torch.arange(num_shared, device=x.device) + (seq_len + 2 * window)
@@ -127,22 +146,24 @@ def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
 def local_band_bias(
     is_real: torch.Tensor, is_global: torch.Tensor, global_valid: torch.Tensor, window: int
 ) -> torch.Tensor:
-    """Additive mask ``[B, 1, n, w, G + 3w]`` for the scores of one window size.
+    """Additive mask ``[B, 1, n, s, G + s + 2w]`` for the scores of one window size (``s`` from
+    :func:`query_block`).
 
     Columns follow :func:`blocks_with_neighbours`: the ``G`` global slots (kept when the slot is
-    used), then ``3w`` neighbour keys, kept when within the band ``|i - j| <= w`` (the constant
+    used), then ``s + 2w`` neighbour keys, kept when within the band ``|i - j| <= w`` (the constant
     ``0 <= c - r <= 2w``), inside the sequence, real, and not global (global keys have their own
     columns). Computed once per forward pass and window size, shared by the layers with that window.
     """
+    block = query_block(window)
     batch, seq_len = is_real.shape
-    num_blocks, num_slots = seq_len // window, global_valid.shape[1]
-    rows = torch.arange(window).unsqueeze(1)
-    cols = torch.arange(3 * window).unsqueeze(0)
+    num_blocks, num_slots = seq_len // block, global_valid.shape[1]
+    rows = torch.arange(block).unsqueeze(1)
+    cols = torch.arange(block + 2 * window).unsqueeze(0)
     band = ((cols - rows) >= 0) & ((cols - rows) <= 2 * window)
     key_ok = (is_real & ~is_global).to(torch.float32).reshape(batch, 1, seq_len, 1)
     slot_ok = global_valid.to(torch.float32).reshape(batch, 1, num_slots, 1)
-    key_ok = blocks_with_neighbours(key_ok, window, slot_ok).reshape(
-        batch, 1, num_blocks, 1, num_slots + 3 * window
+    key_ok = blocks_with_neighbours(key_ok, window, slot_ok, block).reshape(
+        batch, 1, num_blocks, 1, num_slots + block + 2 * window
     )
     band = nn.functional.pad(band, (num_slots, 0), value=True)
     return mask_bias((key_ok > 0.5) & band)
@@ -188,8 +209,9 @@ class BandedLongformerSelfAttention(nn.Module):
         ``global_index`` / ``global_valid`` [B, G] from :func:`global_slots`.
         """
         w = self.window
+        block = query_block(w)
         batch, seq_len, embed = hidden.shape
-        num_blocks = seq_len // w
+        num_blocks = seq_len // block
         heads, head_dim = self.num_heads, self.head_dim
         scale = 1.0 / math.sqrt(head_dim)
 
@@ -197,12 +219,12 @@ class BandedLongformerSelfAttention(nn.Module):
         k = self._split_heads(self.key(hidden))
         v = self._split_heads(self.value(hidden))
 
-        # ---- each query block against the global keys and three neighbour blocks: [B, H, n, w, G + 3w]
+        # ---- each block of s queries against the global keys and its s + 2w neighbours: [B, H, n, s, G + s + 2w]
         num_slots = global_index.shape[1]
         slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
-        keys = blocks_with_neighbours(k, w, torch.gather(k, 2, slot_index))
-        values = blocks_with_neighbours(v, w, torch.gather(v, 2, slot_index))
-        q_blocks = q.reshape(batch, heads, num_blocks, w, head_dim)
+        keys = blocks_with_neighbours(k, w, torch.gather(k, 2, slot_index), block)
+        values = blocks_with_neighbours(v, w, torch.gather(v, 2, slot_index), block)
+        q_blocks = q.reshape(batch, heads, num_blocks, block, head_dim)
         probs = torch.softmax(torch.matmul(q_blocks, keys.transpose(-1, -2)) + bias, dim=-1)
         out = torch.matmul(probs, values).reshape(batch, heads, seq_len, head_dim)
         out = out.transpose(1, 2).reshape(batch, seq_len, embed)

@@ -16,7 +16,7 @@ from transformers import LongformerModel
 
 from longformer2vec.export import ParityError, export_model
 from longformer2vec.export import model as export_model_module
-from longformer2vec.export.attention import mask_bias
+from longformer2vec.export.attention import mask_bias, query_block
 from longformer2vec.export.synthetic import make_random_longformer
 from longformer2vec.export.verify import case_lengths
 
@@ -119,8 +119,9 @@ def test_export_refuses_a_wrong_graph(tmp_path: Path, tiny_hf: Path, monkeypatch
     real_bias = export_model_module.local_band_bias
 
     def narrow(is_real, is_global, global_valid, window):
-        rows = torch.arange(window).unsqueeze(1)
-        cols = torch.arange(3 * window).unsqueeze(0)
+        block = query_block(window)
+        rows = torch.arange(block).unsqueeze(1)
+        cols = torch.arange(block + 2 * window).unsqueeze(0)
         drop_farthest_left = nn.functional.pad((cols - rows) != 0, (global_valid.shape[1], 0), value=True)
         return real_bias(is_real, is_global, global_valid, window) + mask_bias(drop_farthest_left)
 
