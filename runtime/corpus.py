@@ -440,7 +440,7 @@ class EncodeResult:
         resumed = f"; resumed after {self.resumed_rows} rows" if self.resumed_rows else ""
         return (
             f"{self.vectors} vectors written to {self.output}; this run embedded {self.docs} documents "
-            f"({self.tokens} tokens) in {self.seconds:.1f}s: {self.docs / secs:.2f} docs/s, "
+            f"({self.tokens} tokens) in {self.seconds:.2f}s: {self.docs / secs:.2f} docs/s, "
             f"{self.tokens / secs:.0f} tokens/s; {self.bad_rows} bad rows skipped{resumed}"
         )
 
