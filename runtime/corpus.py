@@ -133,7 +133,7 @@ def _check_id(value: object) -> str | None:
 
 
 def _kind(value: object) -> str:
-    names = {type(None): "null", bool: "a boolean", int: "a number", float: "a number", list: "a list"}
+    names = {type(None): "null", bool: "a boolean", int: "an integer", float: "a float", list: "a list"}
     return names.get(type(value), "an object" if isinstance(value, dict) else type(value).__name__)
 
 
@@ -220,8 +220,8 @@ def _read_parquet(
     if not groups:
         return
     for batch in pf.iter_batches(batch_size=batch_rows, row_groups=groups, columns=columns):
-        texts = batch.column(0).to_pylist()
-        row_ids = batch.column(1).to_pylist() if id_field is not None else [None] * len(texts)
+        texts = batch.column(text_field).to_pylist()
+        row_ids = batch.column(id_field).to_pylist() if id_field is not None else [None] * len(texts)
         for text, row_id in zip(texts, row_ids, strict=True):
             number += 1
             if number <= skip:

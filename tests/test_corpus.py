@@ -144,7 +144,8 @@ BAD_LINES = [
     ("{not json", "invalid JSON"),
     ('{"id": "b", "body": "no text field"}', "missing field 'text'"),
     ('{"id": "c", "text": null}', "text is null"),
-    ('{"id": "d", "text": 42}', "text is a number"),
+    ('{"id": "d", "text": 42}', "text is an integer"),
+    ('{"id": 2.5, "text": "float id"}', "id is a float, not an integer or string"),
     ('{"id": "e", "text": ["a", "b"]}', "text is a list"),
     ('{"text": "no id"}', "missing id field 'id'"),
     ('["a list line"]', "not a JSON object"),
@@ -279,6 +280,15 @@ def test_rerun_against_different_input_refuses(stub_dir: Path, tmp_path: Path) -
     assert res.returncode == 1 and "text_field" in res.stderr
     assert run_cli(stub_dir, inp, out, "--part-size", "10", "--overwrite").returncode == 0
     assert pq.read_table(out).num_rows == 31
+
+
+def test_empty_input_gives_empty_outputs(stub_dir: Path, tmp_path: Path) -> None:
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("")
+    assert encode_cli(stub_dir, inp, tmp_path / "out.parquet") == 0
+    assert pq.read_table(tmp_path / "out.parquet").num_rows == 0
+    assert encode_cli(stub_dir, inp, tmp_path / "out.npy") == 0
+    assert np.load(tmp_path / "out.npy").shape == (0, 8)
 
 
 def test_finished_output_is_not_overwritten_silently(stub_dir: Path, tmp_path: Path) -> None:
