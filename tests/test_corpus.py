@@ -300,6 +300,16 @@ def test_finished_output_is_not_overwritten_silently(stub_dir: Path, tmp_path: P
     assert run_cli(stub_dir, inp, out, "--overwrite").returncode == 0
 
 
+def test_progress_bar_on_stderr_shows_docs_and_tokens_per_second(stub_dir: Path, tmp_path: Path) -> None:
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"text": t} for t in make_texts(40, seed=9)])
+    cmd = [sys.executable, "-m", "longformer2vec", "encode", "--model", str(stub_dir), "--input", str(inp)]
+    cmd += ["--output", str(tmp_path / "o.npy"), "--part-size", "10"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    assert res.returncode == 0 and res.stdout == ""
+    assert "40/40" in res.stderr and "doc/s" in res.stderr and "tok/s" in res.stderr
+    assert "40 vectors written" in res.stderr and "tokens/s" in res.stderr
+
+
 # ------------------------------------------------------------------------------------------------- extras
 def test_encode_without_corpus_extra_names_the_install_command(stub_dir: Path, tmp_path: Path) -> None:
     code = (
