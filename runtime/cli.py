@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .encoder import DEFAULT_MODEL
 from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
@@ -109,6 +110,9 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         return _corpus_extra_missing(exc)
     from .encoder import Longformer2Vec
 
+    if not Path(args.input).is_file():  # before the (slow) model load
+        print(f"error: input {args.input} is not a file", file=sys.stderr)
+        return 1
     model = Longformer2Vec(
         args.model,
         pooling=args.pooling,

@@ -535,6 +535,7 @@ def encode_corpus(
         "normalize": model.normalize,
         "pooling": model.pooling,
         "global_attention": model.global_attention,
+        "chunk_overlap": model.chunk_overlap,
     }
     state = {
         "version": STATE_VERSION,

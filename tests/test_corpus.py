@@ -282,6 +282,16 @@ def test_rerun_against_different_input_refuses(stub_dir: Path, tmp_path: Path) -
     assert pq.read_table(out).num_rows == 31
 
 
+def test_missing_input_and_unknown_suffix_are_one_line_errors(stub_dir: Path, tmp_path: Path) -> None:
+    res = run_cli(stub_dir, tmp_path / "nope.jsonl", tmp_path / "out.parquet")
+    assert res.returncode == 1 and "nope.jsonl is not a file" in res.stderr and "Traceback" not in res.stderr
+    (tmp_path / "in.csv").write_text("a,b\n")
+    res = run_cli(stub_dir, tmp_path / "in.csv", tmp_path / "out.parquet")
+    assert res.returncode == 1 and "--format" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli(stub_dir, tmp_path / "in.csv", tmp_path / "out.csv", "--format", "txt")
+    assert res.returncode == 1 and "output must end in .parquet or .npy" in res.stderr
+
+
 def test_empty_input_gives_empty_outputs(stub_dir: Path, tmp_path: Path) -> None:
     inp = tmp_path / "in.jsonl"
     inp.write_text("")
