@@ -1,4 +1,5 @@
-"""Command line: `export` (needs the export extra), `info` and `embed` (runtime only), `serve` (serve extra)."""
+"""Command line: `export` (needs the export extra), `info` and `embed` (runtime only), `serve` (serve
+extra), `encode` (corpus extra)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .encoder import DEFAULT_MODEL
-from .errors import EXPORT_INSTALL_HINT, Longformer2VecError
+from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
 from .hub import is_missing_export_dependency
 from .manifest import Manifest, format_parity_table, load_model_dir
 
@@ -162,6 +164,67 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_serve)
 
 
+def _corpus_extra_missing(error: ImportError) -> int:
+    print(f"error: encode needs the corpus extra ({error}). Run: {CORPUS_INSTALL_HINT}", file=sys.stderr)
+    return 2
+
+
+def _cmd_encode(args: argparse.Namespace) -> int:
+    """Stream a corpus file into Parquet or .npy vectors; resumable (see longformer2vec.corpus)."""
+    try:
+        from . import corpus
+
+        if not args.no_progress:
+            import tqdm  # noqa: F401 - checked up front so a missing extra fails before any work
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] not in ("pyarrow", "tqdm"):
+            raise
+        return _corpus_extra_missing(exc)
+    from .encoder import Longformer2Vec
+
+    if not Path(args.input).is_file():  # before the (slow) model load
+        print(f"error: input {args.input} is not a file", file=sys.stderr)
+        return 1
+    model = Longformer2Vec(
+        args.model,
+        pooling=args.pooling,
+        global_attention=args.global_attention,
+        normalize=args.normalize,
+        intra_op_num_threads=args.threads,
+        batch_size=args.batch_size,
+        max_batch_tokens=args.max_batch_tokens,
+    )
+    try:
+        result = corpus.encode_corpus(
+            model,
+            args.input,
+            args.output,
+            fmt=args.format,
+            text_field=args.text_field,
+            id_field=args.id_field,
+            part_size=args.part_size,
+            chunk_size=args.chunk_size,
+            on_bad_row=args.on_bad_row,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except KeyboardInterrupt:
+        print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(result.summary(), file=sys.stderr)
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="longformer2vec", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +262,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_embed)
 
     _add_serve_parser(sub)
+    p = sub.add_parser(
+        "encode",
+        help="embed a corpus file (JSONL, text, Parquet) into Parquet or .npy; streaming and resumable",
+        description="Embed every row of --input into --output. Rerunning an interrupted run resumes it "
+        "from its last committed part (kept in OUTPUT.parts/ until the run finishes).",
+    )
+    p.add_argument("--model", required=True, help="exported model directory or hub id")
+    p.add_argument("--input", required=True, help="corpus: .jsonl, .txt (one document per line) or .parquet")
+    p.add_argument("--output", required=True, help="vectors: .parquet (id, vector) or .npy (+ .ids.parquet)")
+    p.add_argument("--format", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)")
+    p.add_argument("--text-field", default="text", help="JSONL field / Parquet column with the text")
+    p.add_argument(
+        "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="rows per ONNX run (default 8)")
+    p.add_argument("--max-batch-tokens", type=_positive_int, default=8192, help="padded tokens per ONNX run")
+    p.add_argument(
+        "--part-size",
+        type=_positive_int,
+        default=1024,
+        help="input rows per committed part: the unit of resume and of memory (default 1024)",
+    )
+    p.add_argument(
+        "--chunk-size", type=_positive_int, default=64, help="documents per encode call (default 64)"
+    )
+    p.add_argument(
+        "--on-bad-row",
+        choices=("fail", "skip"),
+        default="fail",
+        help="a row with invalid JSON, a missing or non-string text, or a missing id: stop with its line "
+        "number (fail, default) or report it, skip it and list it in OUTPUT.rejects.jsonl (skip)",
+    )
+    p.add_argument("--overwrite", action="store_true", help="discard earlier output or unfinished parts")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime intra-op threads")
+    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
+    p.add_argument("--global-attention", choices=("none", "cls"), default="none")
+    p.add_argument("--normalize", action="store_true")
+    p.set_defaults(func=_cmd_encode)
     return parser
 
 

@@ -189,15 +189,7 @@ class Longformer2Vec:
 
     def encode_numpy(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
         """Core embedding path: float32 array [len(texts), vector_length]."""
-        items = self._validate_texts(texts)
-        if not items:
-            return np.zeros((0, self.vector_length), dtype=np.float32)
-        size = self.batch_size if batch_size is None else batch_size
-        _check_int("batch_size", size, minimum=1)
-        pieces = self._make_pieces(self._tokenizer.encode_batch(items))
-        piece_vectors = self._run_pieces(pieces, size)
-        out = self._combine(pieces, piece_vectors, len(items))
-        return l2_normalize(out) if self.normalize else out
+        return self.encode_numpy_with_token_counts(texts, batch_size)[0]
 
     embed = encode_numpy
 
@@ -275,3 +267,23 @@ class Longformer2Vec:
             sums[piece.text_index] += w * vec
             weights[piece.text_index] += w
         return (sums / weights[:, None]).astype(np.float32)
+
+    # ------------------------------------------------------------ corpus support
+    def encode_numpy_with_token_counts(
+        self, texts: Iterable[str], batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode_numpy` plus each text's token count (specials included, before windowing).
+
+        The counts come from the same tokenization as the vectors, so corpus tools can report
+        tokens/s without tokenizing every document twice.
+        """
+        items = self._validate_texts(texts)
+        if not items:
+            return np.zeros((0, self.vector_length), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        size = self.batch_size if batch_size is None else batch_size
+        _check_int("batch_size", size, minimum=1)
+        encodings = self._tokenizer.encode_batch(items)
+        counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
+        pieces = self._make_pieces(encodings)
+        out = self._combine(pieces, self._run_pieces(pieces, size), len(items))
+        return (l2_normalize(out) if self.normalize else out), counts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 EXPORT_INSTALL_HINT = "pip install 'longformer2vec[export]'"
+CORPUS_INSTALL_HINT = "pip install 'longformer2vec[corpus]'"
 
 
 class Longformer2VecError(Exception):

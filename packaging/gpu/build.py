@@ -25,7 +25,7 @@ def gpu_pyproject(text: str) -> str:
     swaps = {
         'name = "longformer2vec"': 'name = "longformer2vec-gpu"',
         '"onnxruntime>=': '"onnxruntime-gpu>=',
-        '"longformer2vec[export,serve]"': '"longformer2vec-gpu[export,serve]"',
+        '"longformer2vec[': '"longformer2vec-gpu[',  # self-referencing extras (test, ray)
     }
     for old, new in swaps.items():
         if old not in text:

@@ -1,0 +1,75 @@
+"""`Longformer2VecBatchEncoder`: plain batches without Ray, then `map_batches` on a local Ray instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from longformer2vec import Longformer2Vec, Longformer2VecBatchEncoder
+from tests.test_corpus import make_texts
+
+
+def test_dict_pandas_and_arrow_batches(stub_dir: Path) -> None:
+    texts = make_texts(9, seed=10)
+    expected = Longformer2Vec(str(stub_dir)).encode_numpy(texts)
+    encoder = Longformer2VecBatchEncoder(str(stub_dir), text_column="body", vector_column="emb", batch_size=2)
+    batches: list[object] = [{"id": np.arange(9), "body": np.array(texts, dtype=object)}]
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    batches += [pd.DataFrame({"id": range(9), "body": texts}), pa.table({"id": range(9), "body": texts})]
+    for batch in batches:
+        out = encoder(batch)
+        assert set(out) == {"id", "body", "emb"} and list(out["id"]) == list(range(9))
+        np.testing.assert_allclose(out["emb"], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_non_text_row_raises_naming_its_id(stub_dir: Path) -> None:
+    encoder = Longformer2VecBatchEncoder(str(stub_dir))
+    with pytest.raises(TypeError, match=r"id='b'.*NoneType"):
+        encoder({"id": np.array(["a", "b"], dtype=object), "text": np.array(["dog", None], dtype=object)})
+
+
+def test_ray_map_batches_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """A local Ray instance started here (no dashboard, no usage stats), two actors, a few hundred documents.
+
+    4 logical CPUs: two 1-CPU actors plus room for the read tasks; with only 2 the actors hold both and
+    the read stage never gets scheduled. Ray 2.60 maps 127.0.0.1 to the machine's own address
+    (`resolve_ip_for_localhost`), so `_node_ip_address` cannot pin it to loopback; the instance lives
+    only for this test.
+    """
+    ray = pytest.importorskip("ray")
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    texts = make_texts(300, seed=11, max_words=150)  # some beyond the tiny model's 128 tokens
+    ids = [f"doc-{i}" for i in range(len(texts))]
+    source = tmp_path / "docs"
+    source.mkdir()
+    for k in range(3):  # several files: several read tasks and blocks
+        rows = slice(k * 100, (k + 1) * 100)
+        pq.write_table(pa.table({"id": ids[rows], "text": texts[rows]}), source / f"part-{k}.parquet")
+
+    ray.init(
+        num_cpus=4,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
+    try:
+        ds = ray.data.read_parquet(str(source)).map_batches(
+            Longformer2VecBatchEncoder,
+            fn_constructor_kwargs={"model": str(tiny_fp32_dir), "intra_op_num_threads": 1},
+            concurrency=2,
+            num_cpus=1,
+            batch_size=32,
+        )
+        rows = ds.take_all()
+    finally:
+        ray.shutdown()
+
+    got = {row["id"]: np.asarray(row["vector"]) for row in rows}
+    assert len(rows) == len(texts) and sorted(got) == sorted(ids)  # every id exactly once
+    expected = Longformer2Vec(str(tiny_fp32_dir)).encode_numpy(texts)
+    np.testing.assert_allclose(np.stack([got[i] for i in ids]), expected, rtol=1e-5, atol=1e-5)
