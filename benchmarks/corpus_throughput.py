@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_section
+from results_file import cpu_model, write_section
 
 _WORD_TEXT = (
     "the a of and to in is that for on with as by at from this it be are was an or which document "
@@ -113,16 +113,6 @@ def wait_for_quiet(limit_s: float = 600, threshold: float = 1.5) -> float:
     while load_average() > threshold and time.time() < deadline:
         time.sleep(15)
     return load_average()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def versions() -> str:

@@ -238,17 +238,11 @@ def _run_worker(kind: str, extra: list[str], timeout: float) -> dict:
 
 
 def _machine() -> str:
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from results_file import cpu_model
+
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     isa = ", ".join(f for f in ("avx512_vnni", "avx512f", "avx2") if f in flags) or "?"
-    return f"{model}, {os.cpu_count()} logical cores ({isa})"
+    return f"{cpu_model()}, {os.cpu_count()} logical cores ({isa})"
 
 
 def _versions() -> dict[str, str]:

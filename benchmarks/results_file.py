@@ -8,6 +8,7 @@ Sections are kept in the order they were first written; a rerun of one script le
 
 from __future__ import annotations
 
+import platform
 import re
 from pathlib import Path
 
@@ -49,3 +50,14 @@ def read_section(name: str, path: Path = RESULTS) -> str | None:
         re.escape(begin) + r"\n(.*?)\n" + re.escape(end), path.read_text(encoding="utf-8"), re.DOTALL
     )
     return match.group(1) if match else None
+
+
+def cpu_model() -> str:
+    """The CPU's model name (for the machine line of each section)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

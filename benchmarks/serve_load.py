@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_file import write_section
+from results_file import cpu_model, write_section
 
 WORDS = (
     "the",
@@ -283,16 +283,6 @@ def run_mode(
             proc.wait(60)
         except subprocess.TimeoutExpired:
             proc.kill()
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def versions() -> str:

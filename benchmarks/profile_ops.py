@@ -1,0 +1,106 @@
+"""Where the time goes: ONNX Runtime's profiler, kernel time per op type, for one or more graphs.
+
+    python benchmarks/profile_ops.py before=OLD/model.onnx after=NEW/model.onnx --results
+
+Each graph runs batch 1 at each length (random ids, no global attention) with the profiler on; the
+report is the mean over ``--runs`` runs after one warm-up, in milliseconds of kernel time per op type
+(ORT's ``*_kernel_time`` events; the graph's wall time is a little higher). ``--results`` writes the
+``cpu-profile`` section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+
+def profile(graph: str, length: int, threads: int, runs: int) -> dict[str, float]:
+    """Mean kernel milliseconds per op type over ``runs`` profiled runs (after one warm-up)."""
+    import onnxruntime as ort
+
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.enable_profiling = True
+        options.profile_file_prefix = str(Path(tmp) / "profile")
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        ids = np.random.default_rng(length).integers(5, 250, size=(1, length))  # valid in any vocabulary here
+        ids[0, 0], ids[0, -1] = 0, 2
+        feeds = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "global_attention_mask": np.zeros_like(ids),
+        }
+        for _ in range(runs + 1):
+            session.run(None, feeds)
+        events = json.loads(Path(session.end_profiling()).read_text())
+    totals: collections.Counter[str] = collections.Counter()
+    per_run: collections.Counter[str] = collections.Counter()
+    for event in events:
+        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
+            totals[event["args"]["op_name"]] += event["dur"] / 1000
+            per_run[event["name"]] += 1
+    seen = max(per_run.values(), default=1)  # the warm-up run is profiled too
+    return {op: ms / seen for op, ms in totals.most_common()}
+
+
+def markdown(
+    results: dict[str, dict[int, dict[str, float]]], lengths: list[int], threads: int, top: int
+) -> str:
+    labels = list(results)
+    lines = [
+        f"## Where the time goes (`python benchmarks/profile_ops.py {' '.join(sys.argv[1:])}`)",
+        "",
+        f"ONNX Runtime profiler, kernel milliseconds per op type, batch 1, {threads} threads, mean of the "
+        "profiled runs; load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " at the end.",
+    ]
+    for length in lengths:
+        ops: collections.Counter[str] = collections.Counter()
+        for label in labels:
+            ops.update(results[label][length])
+        lines += ["", f"{length} tokens:", "", "| op type | " + " | ".join(labels) + " |"]
+        lines.append("|---" * (len(labels) + 1) + "|")
+        for op, _ in ops.most_common(top):
+            lines.append(
+                f"| {op} | " + " | ".join(f"{results[lb][length].get(op, 0):.0f}" for lb in labels) + " |"
+            )
+        totals = " | ".join(f"**{sum(results[lb][length].values()):.0f}**" for lb in labels)
+        lines.append(f"| all kernels | {totals} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("graphs", nargs="+", help="label=path/to/model.onnx")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[512, 4096])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--top", type=int, default=14, help="op types shown per length")
+    parser.add_argument("--results", action="store_true", help="write the cpu-profile section of RESULTS.md")
+    args = parser.parse_args(argv)
+    graphs = dict(item.split("=", 1) for item in args.graphs)
+    results = {
+        label: {length: profile(path, length, args.threads, args.runs) for length in args.lengths}
+        for label, path in graphs.items()
+    }
+    text = markdown(results, args.lengths, args.threads, args.top)
+    print(text)
+    if args.results:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from results_file import write_section
+
+        write_section("cpu-profile", text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
