@@ -29,6 +29,12 @@ a per-key mask gathered the same way, so each block computes::
 The bias depends only on the masks and the window, so it is built once per forward pass and
 window size and shared by all layers with that window.
 
+Smaller query blocks. Nothing above needs the block to be ``w`` long: a block of ``s`` queries
+(``s`` dividing ``w``) starting at ``b*s`` sees the ``s + 2w`` keys ``b*s - w ... b*s + s + w - 1``,
+and with ``c`` counted from the first of them the band is again ``0 <= c - r <= 2w``. The graph
+uses ``s = w / 2`` (:func:`query_block`): ``2.5w`` keys per block instead of ``3w``, a sixth less
+score work and memory traffic, which measured faster than both ``s = w`` and ``s = w / 4``.
+
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
 is counted once. The global positions are found with ``TopK(global_mask, k=G)``, ``G`` the
