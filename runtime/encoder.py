@@ -15,9 +15,9 @@ from .card import ModelDefinition, load_card, parse_card
 from .common import normalize as l2_normalize
 from .common import pad_batch, round_up, split_long, token_budget_batches
 from .errors import Longformer2VecError, ModelLoadError
-from .hub import resolve_model
+from .hub import default_cache_dir, resolve_model
 from .manifest import Manifest, load_model_dir
-from .session import OnnxSession, ProviderSpec, will_use_cpu_only
+from .session import OnnxSession, ProviderSpec, default_providers, optimized_graph_path, will_use_cpu_only
 
 DEFAULT_MODEL = "allenai/longformer-base-4096"
 POOLINGS = ("mean", "cls")
@@ -65,6 +65,9 @@ class Longformer2Vec:
       4096-token rows), which bounds peak memory on long documents.
     * `precision=None` picks int8 when only the CPU provider will run, else fp16 (CUDA); it only affects
       models that must be resolved/exported - an exported directory has its own precision.
+    * `optimized_cache=True` keeps an ONNX Runtime-optimized copy of the graph under
+      `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers) so later
+      starts skip graph optimization; ignored when `session_options` is given.
     * `use_io_binding=True` binds inputs and outputs to the session's device (ORT IO binding); off by
       default because it measured no faster on CUDA here. Only the outputs a pooling needs are fetched.
     """
@@ -85,6 +88,7 @@ class Longformer2Vec:
         max_batch_tokens: int = 8192,
         chunk_overlap: int = 256,
         cache_dir: str | os.PathLike[str] | None = None,
+        optimized_cache: bool = True,
     ) -> None:
         _check_choice("pooling", pooling, POOLINGS)
         _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)
@@ -104,12 +108,19 @@ class Longformer2Vec:
         self._model_dir = resolve_model(model_name, precision, cache_dir)
         self._manifest = load_model_dir(self._model_dir)
         self._tokenizer = self._load_tokenizer(self._manifest.tokenizer_path)
+        optimized = None
+        if optimized_cache and self._manifest.graph_sha256:
+            root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
+            optimized = optimized_graph_path(
+                root, self._manifest.graph_sha256, providers or default_providers()
+            )
         self._session = OnnxSession(
             self._manifest.graph_path,
             providers=providers,
             session_options=session_options,
             intra_op_num_threads=intra_op_num_threads,
             use_io_binding=use_io_binding,
+            optimized_cache=optimized,
         )
         self.definition: ModelDefinition = self._load_definition(self._manifest)
 

@@ -7,6 +7,9 @@ distribution, which depends on `onnxruntime-gpu` only; see packaging/gpu/build.p
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -65,6 +68,13 @@ def will_use_cpu_only(providers: Sequence[ProviderSpec] | None) -> bool:
     return all(n == CPU for n in names)
 
 
+def optimized_graph_path(cache_dir: Path, graph_sha256: str, providers: Sequence[ProviderSpec]) -> Path:
+    """Where the pre-optimized copy of a graph lives: keyed by graph, onnxruntime version and providers
+    (fusions differ by provider and by onnxruntime release)."""
+    tag = "-".join(_provider_name(p).removesuffix("ExecutionProvider").lower() for p in providers)
+    return cache_dir / "optimized" / f"{graph_sha256[:24]}-ort{ort.__version__}-{tag}.onnx"
+
+
 class OnnxSession:
     """Owns one `ort.InferenceSession` and knows the contract's input/output names."""
 
@@ -75,14 +85,17 @@ class OnnxSession:
         session_options: ort.SessionOptions | None = None,
         intra_op_num_threads: int | None = None,
         use_io_binding: bool = False,
+        optimized_cache: Path | None = None,
     ) -> None:
         warn_if_onnxruntime_clash()
         options = session_options or ort.SessionOptions()
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = int(intra_op_num_threads)
         self.requested_providers = list(providers) if providers is not None else default_providers()
+        # Our own options only: a caller's session_options may ask for other optimization levels.
+        self.optimized_cache = optimized_cache if session_options is None else None
         try:
-            self.session = self._create(graph_path, options, self.requested_providers)
+            self.session = self._create_cached(graph_path, options, self.requested_providers)
         except ModelLoadError:
             if providers is not None or self.requested_providers == [CPU]:
                 raise
@@ -110,6 +123,49 @@ class OnnxSession:
             return int(options.get("device_id", 0))
         except (TypeError, ValueError):
             return 0
+
+    def _create_cached(
+        self, graph_path: str | Path, options: ort.SessionOptions, providers: list
+    ) -> ort.InferenceSession:
+        """Start from the cached pre-optimized graph when there is one, else from the graph (and write
+        the cache for next time).
+
+        The copy is optimized at ORT's *extended* level (fusions, no hardware-specific layouts), so it
+        is portable across CPUs; loading it skips most of the start-up work (base int8: 0.71 -> 0.19 s
+        here). A copy that fails to load is deleted and the original graph is used.
+        """
+        cache = self.optimized_cache
+        if cache is not None and cache.is_file():
+            try:
+                return self._create(cache, options, providers)
+            except ModelLoadError:
+                with contextlib.suppress(OSError):
+                    cache.unlink()
+        session = self._create(graph_path, options, providers)
+        if cache is not None and session.get_providers()[0] == _provider_name(providers[0]):
+            self._write_optimized(graph_path, cache, providers)
+        return session
+
+    @staticmethod
+    def _write_optimized(graph_path: str | Path, cache: Path, providers: list) -> None:
+        """Save the extended-level optimized graph atomically; a cache that cannot be written is skipped."""
+        tmp: str | None = None
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            handle, tmp = tempfile.mkstemp(prefix=f".{cache.name}.", suffix=".tmp", dir=cache.parent)
+            os.close(handle)
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+            options.optimized_model_filepath = tmp
+            ort.InferenceSession(str(graph_path), sess_options=options, providers=providers)
+            os.replace(tmp, cache)
+        except Exception as exc:  # noqa: BLE001 - a read-only cache or failed save must not stop loading
+            warnings.warn(
+                f"could not cache the optimized graph at {cache}: {exc}", RuntimeWarning, stacklevel=3
+            )
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
 
     @staticmethod
     def _create(graph_path: str | Path, options: ort.SessionOptions, providers: list) -> ort.InferenceSession:

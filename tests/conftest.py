@@ -10,6 +10,15 @@ import pytest
 from tests.helpers_runtime import write_stub_model_dir
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory: pytest.TempPathFactory):
+    """Keep the runtime's caches (exports, optimized graphs) out of the user's home during tests."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LONGFORMER2VEC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def stub_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_stub_model_dir(tmp_path_factory.mktemp("stub") / "model")

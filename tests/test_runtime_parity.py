@@ -157,3 +157,28 @@ def test_io_binding_gives_the_same_vectors(tiny_int8_dir: Path) -> None:
     np.testing.assert_array_equal(plain.encode_numpy(texts), bound.encode_numpy(texts))
     np.testing.assert_array_equal(cls_plain.encode_numpy(texts), cls_bound.encode_numpy(texts))
     assert not np.allclose(cls_bound.encode_numpy(texts), bound.encode_numpy(texts))
+
+
+def test_optimized_graph_cache_is_written_then_used(tiny_int8_dir: Path, tmp_path: Path) -> None:
+    """First load writes ORT's optimized copy into the cache; the next load starts from it, with equal
+    vectors; a corrupt copy is replaced, never fatal; `optimized_cache=False` writes nothing."""
+    texts = ["short", "a somewhat longer text " * 9]
+    reference = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path / "off", optimized_cache=False)
+    assert not (tmp_path / "off").exists()
+    expected = reference.encode_numpy(texts)
+
+    first = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    (copy,) = (tmp_path / "optimized").glob("*.onnx")
+    assert first._session.optimized_cache == copy and copy.stat().st_size > 0
+    np.testing.assert_allclose(first.encode_numpy(texts), expected, atol=1e-6)
+
+    import onnx
+
+    assert len(onnx.load(str(copy)).graph.node) < first.manifest.node_count  # fused, not a plain copy
+    second = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    np.testing.assert_allclose(second.encode_numpy(texts), expected, atol=1e-6)
+
+    copy.write_bytes(b"not an onnx graph")
+    third = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    np.testing.assert_allclose(third.encode_numpy(texts), expected, atol=1e-6)
+    assert copy.stat().st_size > 100  # rewritten from the original graph
