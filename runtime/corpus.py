@@ -27,10 +27,11 @@ import os
 import shutil
 import sys
 import time
+from codecs import BOM_UTF8
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -137,10 +138,16 @@ def _kind(value: object) -> str:
     return names.get(type(value), "an object" if isinstance(value, dict) else type(value).__name__)
 
 
+def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, raw line) with a UTF-8 byte order mark (Windows editors) dropped from line 1."""
+    for number, raw in enumerate(f, 1):
+        yield number, raw[len(BOM_UTF8) :] if number == 1 and raw.startswith(BOM_UTF8) else raw
+
+
 def _read_jsonl(path: Path, text_field: str, id_field: str | None, skip: int) -> Iterator[Row]:
     """Every non-blank line is a JSON object; blank lines are ignored (still counted as lines)."""
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in _lines(f):
             if number <= skip or not raw.strip():
                 continue
             try:
@@ -172,7 +179,7 @@ def _read_jsonl(path: Path, text_field: str, id_field: str | None, skip: int) ->
 def _read_txt(path: Path, skip: int) -> Iterator[Row]:
     """One document per line (empty lines are empty documents); ids are line numbers."""
     with open(path, "rb") as f:
-        for number, raw in enumerate(f, 1):
+        for number, raw in _lines(f):
             if number <= skip:
                 continue
             line = raw[:-1] if raw.endswith(b"\n") else raw

@@ -65,7 +65,9 @@ class Longformer2VecBatchEncoder:
 
     def _row_name(self, columns: Mapping[str, np.ndarray], i: int) -> str:
         if self.id_column is not None and self.id_column in columns:
-            return f"{self.id_column}={columns[self.id_column][i]!r}"
+            value = columns[self.id_column][i]
+            value = value.item() if isinstance(value, np.generic) else value  # id=7, not id=np.int64(7)
+            return f"{self.id_column}={value!r}"
         return f"#{i} of the batch"
 
 

@@ -104,6 +104,22 @@ def test_txt_to_npy(stub_dir: Path, tmp_path: Path) -> None:
     assert pq.read_table(tmp_path / "out.ids.parquet").column("id").to_pylist() == list(range(1, 15))
 
 
+def test_utf8_byte_order_mark_is_not_part_of_the_first_document(stub_dir: Path, tmp_path: Path) -> None:
+    """Notepad and Excel's "UTF-8" save a BOM; it must not be embedded as text (it tokenizes to 3 tokens)."""
+    texts = ["first document", "second"]
+    txt = tmp_path / "in.txt"
+    txt.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(texts).encode() + b"\r\n")
+    assert encode_cli(stub_dir, txt, tmp_path / "txt.npy") == 0
+    assert_vectors(stub_dir, texts, np.load(tmp_path / "txt.npy"))
+
+    jsonl = tmp_path / "in.jsonl"  # a BOM alone on a blank first line, then the records
+    jsonl.write_bytes(b"\xef\xbb\xbf\r\n" + "".join(json.dumps({"text": t}) + "\r\n" for t in texts).encode())
+    assert encode_cli(stub_dir, jsonl, tmp_path / "jsonl.parquet") == 0
+    ids, vectors = read_parquet_output(tmp_path / "jsonl.parquet")
+    assert ids == [2, 3]
+    assert_vectors(stub_dir, texts, vectors)
+
+
 def test_parquet_in_with_int_ids_resumes_across_row_groups(stub_dir: Path, tmp_path: Path) -> None:
     texts = make_texts(50, seed=2)
     texts[7] = None  # a null text is a bad row

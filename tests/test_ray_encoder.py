@@ -29,6 +29,20 @@ def test_non_text_row_raises_naming_its_id(stub_dir: Path) -> None:
     encoder = Longformer2VecBatchEncoder(str(stub_dir))
     with pytest.raises(TypeError, match=r"id='b'.*NoneType"):
         encoder({"id": np.array(["a", "b"], dtype=object), "text": np.array(["dog", None], dtype=object)})
+    with pytest.raises(TypeError, match=r"row id=8: text is float"):  # an integer id column, a NaN text
+        encoder({"id": np.array([7, 8]), "text": np.array(["dog", np.nan], dtype=object)})
+
+
+def test_empty_batches_give_an_empty_vector_column(stub_dir: Path) -> None:
+    encoder = Longformer2VecBatchEncoder(str(stub_dir))
+    batches: list[object] = [{"id": np.array([], dtype=np.int64), "text": np.array([], dtype=object)}]
+    pd = pytest.importorskip("pandas")
+    pa = pytest.importorskip("pyarrow")
+    batches += [pd.DataFrame({"id": pd.Series([], dtype="int64"), "text": pd.Series([], dtype=object)})]
+    batches += [pa.table({"id": pa.array([], pa.int64()), "text": pa.array([], pa.string())})]
+    for batch in batches:
+        out = encoder(batch)
+        assert out["vector"].shape == (0, encoder.model.vector_length) and out["vector"].dtype == np.float32
 
 
 def test_ray_map_batches_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path, monkeypatch) -> None:

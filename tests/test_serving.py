@@ -227,6 +227,12 @@ def test_tei_truncate(server: Server, model: Longformer2Vec) -> None:
         ("/v1/embeddings", {"input": "x", "model": 3}, "'model' must be a string"),
         ("/embed", {"inputs": "x", "normalize": "yes"}, "'normalize' must be a boolean, got string"),
         ("/embed", {"inputs": "x", "truncation_direction": "up"}, "'truncation_direction' must be"),
+        # Hostile or odd bodies are the caller's error (422), never a 500 with a traceback.
+        ("/v1/embeddings", b'{"input": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested too deeply"),
+        ("/embed", b"[" * 3000 + b"]" * 3000, "nested too deeply"),
+        ("/v1/embeddings", {"input": "x", "dimensions": 32.5}, "'dimensions' must be an integer, got number"),
+        ("/v1/embeddings", b'{"input": ["ok", "\\udc00"]}', "'input[1]' is not valid Unicode"),
+        ("/embed", b'{"inputs": "\\ud800"}', "'inputs' is not valid Unicode"),
     ],
 )
 def test_bad_requests_get_422_with_a_clear_message(
@@ -235,6 +241,13 @@ def test_bad_requests_get_422_with_a_clear_message(
     res = _post(server, route, body)
     assert res.status_code == 422, res.text
     _assert_error(res, route, message, "invalid_request_error" if route == "/v1/embeddings" else "Validation")
+
+
+def test_an_integer_too_long_for_python_is_a_422_not_a_500(server: Server) -> None:
+    """Python >= 3.11 refuses to parse integers of more than 4300 digits (ValueError, not JSONDecodeError)."""
+    res = _post(server, "/v1/embeddings", b'{"input": "x", "dimensions": ' + b"9" * 5000 + b"}")
+    assert res.status_code == 422, res.text
+    assert res.json()["error"]["type"] == "invalid_request_error"
 
 
 def _assert_error(res: httpx.Response, route: str, message: str, kind: str) -> None:

@@ -106,6 +106,7 @@ def _texts(body: dict[str, Any], name: str) -> list[str]:
         raise ApiError(422, f"'{name}' is required: a string or a list of strings")
     value = body[name]
     if isinstance(value, str):
+        _check_unicode(value, name)
         return [value]
     if not isinstance(value, list):
         raise ApiError(422, f"'{name}' must be a string or a list of strings, got {_type_name(value)}")
@@ -113,6 +114,7 @@ def _texts(body: dict[str, Any], name: str) -> list[str]:
         raise ApiError(422, f"'{name}' must not be an empty list")
     for i, item in enumerate(value):
         if isinstance(item, str):
+            _check_unicode(item, f"{name}[{i}]")
             continue
         is_ids = (isinstance(item, int) and not isinstance(item, bool)) or (
             isinstance(item, list) and item and all(isinstance(x, int) for x in item)
@@ -125,12 +127,21 @@ def _texts(body: dict[str, Any], name: str) -> list[str]:
     return list(value)
 
 
+def _check_unicode(text: str, where: str) -> None:
+    """JSON escapes can spell a lone surrogate (`"\\ud800"`), which is no text the tokenizer can take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ApiError(422, f"'{where}' is not valid Unicode (a lone surrogate escape)") from None
+
+
 def _optional(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
     value = body.get(name)
     if value is None:
         return default
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ApiError(422, f"'{name}' must be a {_type_name(kind())}, got {_type_name(value)}")
+        wanted = "an integer" if kind is int else f"a {_type_name(kind())}"
+        raise ApiError(422, f"'{name}' must be {wanted}, got {_type_name(value)}")
     return value
 
 
@@ -149,8 +160,10 @@ async def _read_json(request: Request, limit: int) -> dict[str, Any]:
     raw = b"".join(chunks)
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
         raise ApiError(422, f"request body is not valid JSON: {exc}") from None
+    except RecursionError:  # arrays or objects nested thousands deep: a client's input, not a server bug
+        raise ApiError(422, "request body is not valid JSON: nested too deeply") from None
     if not isinstance(body, dict):
         raise ApiError(422, f"request body must be a JSON object, got {_type_name(body)}")
     return body
