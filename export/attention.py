@@ -6,7 +6,7 @@ module computes the identical function with MatMul / Softmax / Reshape / Pad / C
 Gather / TopK only, so one graph is right at every sequence length and batch size.
 
 Notation: ``w`` is the one-sided window of a layer (``attention_window[layer] // 2``), ``L`` the
-padded sequence length (a multiple of ``w``; the model pads once for all layers), ``n = L / w``
+padded sequence length (here a multiple of ``w``; see smaller query blocks below), ``n = L / w``
 blocks, ``q_i, k_j, v_j`` the per-head projections, ``q_i`` already scaled by ``1/sqrt(d_head)``.
 
 Local (windowed) attention, what HF computes for a token ``i`` without global attention::
@@ -33,7 +33,9 @@ Smaller query blocks. Nothing above needs the block to be ``w`` long: a block of
 (``s`` dividing ``w``) starting at ``b*s`` sees the ``s + 2w`` keys ``b*s - w ... b*s + s + w - 1``,
 and with ``c`` counted from the first of them the band is again ``0 <= c - r <= 2w``. The graph
 uses ``s = w / 2`` (:func:`query_block`): ``2.5w`` keys per block instead of ``3w``, a sixth less
-score work and memory traffic, which measured faster than both ``s = w`` and ``s = w / 4``.
+score work and memory traffic, which measured faster than both ``s = w`` and ``s = w / 4``. The
+padded length then only has to be a multiple of ``s`` (the model pads to the least common multiple
+of its layers' query blocks), which also halves the average padding.
 
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
@@ -210,7 +212,7 @@ class BandedLongformerSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """One layer's attention output ``[B, L, D]``.
 
-        ``hidden`` [B, L, D] with L a multiple of the window; ``bias`` from :func:`local_band_bias`;
+        ``hidden`` [B, L, D] with L a multiple of the query block; ``bias`` from :func:`local_band_bias`;
         ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``is_global`` [B, L] bool;
         ``global_index`` / ``global_valid`` [B, G] from :func:`global_slots`.
         """

@@ -58,7 +58,7 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
     fp32 = json.loads((tiny_fp32_dir / "manifest.json").read_text())
     int8 = json.loads((tiny_int8_dir / "manifest.json").read_text())
     assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
-    assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 4 and fp32["max_length"] == 128
+    assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 2 and fp32["max_length"] == 128
     assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
     rows = fp32["parity"]["fp32"]
     assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
