@@ -303,10 +303,7 @@ def markdown(report: dict, command: str, plot: str | None) -> str:
             f"50-{corpus['longest']}, median {corpus['median_tokens']})."
         ),
         "",
-        (
-            "| path | docs/s | tokens/s | vs eager | peak RSS, latency runs up to 4096 | peak RSS, after bulk "
-            "| start-up (graph cache warm) |"
-        ),
+        "| path | docs/s | tokens/s | vs eager | peak RSS, latency runs up to 4096 | peak RSS, after bulk | start-up |",
         "|---|---|---|---|---|---|---|",
     ]
     eager_rate = eager["bulk"]["docs"] / eager["bulk"]["seconds"]
@@ -411,10 +408,6 @@ def drive(args: argparse.Namespace) -> int:
     paths["eager"] = _run_worker("eager", ["--model", str(model), *common, *lengths], args.timeout)
     for name in ("fp32", "int8"):
         print(name, flush=True)
-        # A throwaway process writes the runtime's optimized-graph cache first, so the measured process
-        # sees a steady-state start (and its peak RSS has no cache-writing session in it).
-        warm = f"from longformer2vec import Longformer2Vec; Longformer2Vec({str(dirs[name])!r})"
-        subprocess.run([sys.executable, "-c", warm], check=True, timeout=args.timeout)
         paths[name] = _run_worker("graph", ["--graph-dir", str(dirs[name]), *common, *lengths], args.timeout)
     paths["hf-traced"] = {}
     vocab = json.loads((model / "config.json").read_text())["vocab_size"]

@@ -63,8 +63,9 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Fresh process per measurement, median of {args.runs}; {os.cpu_count()} cores; load average "
         + " / ".join(f"{x:.2f}" for x in os.getloadavg())
-        + " at the end. `Longformer2Vec(DIR)` with `optimized_cache=False` (ONNX Runtime optimizes the graph "
-        "at every start) against the default (loads the optimized copy written by the first start).",
+        + " at the end. `Longformer2Vec(DIR)` with `optimized_cache=False` (the default: ONNX Runtime optimizes "
+        "the graph at every start) against `optimized_cache=True` (loads the optimized copy written by the "
+        "first start).",
         "",
         "| model | load, no cache | load, cached | first encode, no cache | first encode, cached |",
         "|---|---|---|---|---|",

@@ -67,7 +67,8 @@ class Longformer2Vec:
       models that must be resolved/exported - an exported directory has its own precision.
     * `optimized_cache=True` keeps an ONNX Runtime-optimized copy of the graph under
       `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers) so later
-      starts skip graph optimization; ignored when `session_options` is given.
+      starts skip graph optimization; ignored when `session_options` is given. Off by default: the
+      optimized copy ran with a higher peak RSS here (base int8 bulk run: 1.60 against 1.11 GB).
     * `use_io_binding=True` binds inputs and outputs to the session's device (ORT IO binding); off by
       default because it measured no faster on CUDA here. Only the outputs a pooling needs are fetched.
     """
@@ -88,7 +89,7 @@ class Longformer2Vec:
         max_batch_tokens: int = 8192,
         chunk_overlap: int = 256,
         cache_dir: str | os.PathLike[str] | None = None,
-        optimized_cache: bool = True,
+        optimized_cache: bool = False,
     ) -> None:
         _check_choice("pooling", pooling, POOLINGS)
         _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)

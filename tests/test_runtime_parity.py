@@ -161,13 +161,14 @@ def test_io_binding_gives_the_same_vectors(tiny_int8_dir: Path) -> None:
 
 def test_optimized_graph_cache_is_written_then_used(tiny_int8_dir: Path, tmp_path: Path) -> None:
     """First load writes ORT's optimized copy into the cache; the next load starts from it, with equal
-    vectors; a corrupt copy is replaced, never fatal; `optimized_cache=False` writes nothing."""
+    vectors; a corrupt copy is replaced, never fatal; off by default and then nothing is written."""
     texts = ["short", "a somewhat longer text " * 9]
     reference = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path / "off", optimized_cache=False)
     assert not (tmp_path / "off").exists()
     expected = reference.encode_numpy(texts)
 
-    first = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    assert not Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path / "default")._session.optimized_cache
+    first = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path, optimized_cache=True)
     (copy,) = (tmp_path / "optimized").glob("*.onnx")
     assert first._session.optimized_cache == copy and copy.stat().st_size > 0
     np.testing.assert_allclose(first.encode_numpy(texts), expected, atol=1e-6)
@@ -175,10 +176,10 @@ def test_optimized_graph_cache_is_written_then_used(tiny_int8_dir: Path, tmp_pat
     import onnx
 
     assert len(onnx.load(str(copy)).graph.node) < first.manifest.node_count  # fused, not a plain copy
-    second = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    second = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path, optimized_cache=True)
     np.testing.assert_allclose(second.encode_numpy(texts), expected, atol=1e-6)
 
     copy.write_bytes(b"not an onnx graph")
-    third = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path)
+    third = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path, optimized_cache=True)
     np.testing.assert_allclose(third.encode_numpy(texts), expected, atol=1e-6)
     assert copy.stat().st_size > 100  # rewritten from the original graph
