@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from ..common import content_span
 from ..encoder import DEFAULT_MODEL
 from .convert import INT8_RECIPES, Int8Recipe
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
@@ -63,10 +64,8 @@ def load_hf(model: str):
 def special_token_frame(backend) -> tuple[list[int], list[int]]:
     """Special-token ids the post-processor puts before and after a text (e.g. ``<s>``, ``</s>``)."""
     encoding = backend.encode("a")
-    special = encoding.special_tokens_mask
-    first = next((i for i, s in enumerate(special) if not s), len(special))
-    last = max((i for i, s in enumerate(special) if not s), default=first - 1)
-    return encoding.ids[:first], encoding.ids[last + 1 :]
+    start, end = content_span(encoding.special_tokens_mask)
+    return encoding.ids[:start], encoding.ids[end:]
 
 
 def runtime_tokenizer(tokenizer):

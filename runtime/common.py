@@ -48,6 +48,19 @@ def token_budget_batches(
         yield batch
 
 
+def content_span(special_tokens_mask: Sequence[int]) -> tuple[int, int]:
+    """(start, end) of the tokens between the leading and the trailing special tokens of an encoding
+    (e.g. ``<s> ... </s>``); ``start == end`` when there are only specials."""
+    n = len(special_tokens_mask)
+    start = 0
+    while start < n and special_tokens_mask[start]:
+        start += 1
+    end = n
+    while end > start and special_tokens_mask[end - 1]:
+        end -= 1
+    return start, end
+
+
 def round_up(n: int, multiple: int) -> int:
     """Round `n` up to a multiple of `multiple` (>= 1)."""
     multiple = max(1, multiple)

@@ -12,8 +12,8 @@ import numpy as np
 from tokenizers import Encoding, Tokenizer
 
 from .card import ModelDefinition, load_card, parse_card
+from .common import content_span, pad_batch, round_up, split_long, token_budget_batches
 from .common import normalize as l2_normalize
-from .common import pad_batch, round_up, split_long, token_budget_batches
 from .errors import Longformer2VecError, ModelLoadError
 from .hub import default_cache_dir, resolve_model
 from .manifest import Manifest, load_model_dir
@@ -229,18 +229,12 @@ class Longformer2Vec:
             if len(ids) <= limit:
                 pieces.append(_Piece(idx, ids))
                 continue
-            special = enc.special_tokens_mask
-            lead = 0
-            while lead < len(ids) and special[lead]:
-                lead += 1
-            trail = 0
-            while trail < len(ids) - lead and special[len(ids) - 1 - trail]:
-                trail += 1
-            head, content, tail = ids[:lead], ids[lead : len(ids) - trail], ids[len(ids) - trail :]
-            chunk_len = limit - lead - trail
+            start, end = content_span(enc.special_tokens_mask)
+            head, content, tail = ids[:start], ids[start:end], ids[end:]
+            chunk_len = limit - len(head) - len(tail)
             if chunk_len < 1:
                 raise Longformer2VecError(
-                    f"max_length {limit} leaves no room next to {lead + trail} specials"
+                    f"max_length {limit} leaves no room next to {len(head) + len(tail)} specials"
                 )
             for chunk in split_long(content, chunk_len, self.chunk_overlap):
                 pieces.append(_Piece(idx, head + chunk + tail))

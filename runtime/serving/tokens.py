@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tokenizers import Encoding, Tokenizer
+from tokenizers import Tokenizer
+
+from ..common import content_span
 
 DIRECTIONS = ("right", "left")
 
@@ -17,19 +19,6 @@ DIRECTIONS = ("right", "left")
 def count_tokens(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
     """Tokens per text, specials included (the runtime's tokenizer has no truncation)."""
     return [len(enc.ids) for enc in tokenizer.encode_batch(list(texts))]
-
-
-def _content_span(enc: Encoding) -> tuple[int, int]:
-    """(first, end) indices of the non-special tokens between the leading and trailing specials."""
-    special = enc.special_tokens_mask
-    n = len(special)
-    lead = 0
-    while lead < n and special[lead]:
-        lead += 1
-    end = n
-    while end > lead and special[end - 1]:
-        end -= 1
-    return lead, end
 
 
 def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: str = "right") -> str:
@@ -44,7 +33,7 @@ def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: s
     enc = tokenizer.encode(text)
     if len(enc.ids) <= max_length:
         return text
-    first, end = _content_span(enc)
+    first, end = content_span(enc.special_tokens_mask)
     n_specials = len(enc.ids) - (end - first)
     keep = max_length - n_specials
     if keep < 1:
