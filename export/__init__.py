@@ -20,12 +20,12 @@ from pathlib import Path
 
 from ..common import content_span
 from ..encoder import DEFAULT_MODEL
+from ..hub import PRECISIONS
 from .convert import INT8_RECIPES, Int8Recipe
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
 
 __all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model"]
 
-PRECISIONS = ("fp32", "int8", "fp16")
 GRAPH_FILE = "model.onnx"
 MANIFEST_FILE = "manifest.json"
 TOKENIZER_FILE = "tokenizer.json"

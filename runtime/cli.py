@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .encoder import DEFAULT_MODEL
 from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
-from .hub import is_missing_export_dependency
+from .hub import PRECISIONS, is_missing_export_dependency
 from .manifest import Manifest, format_parity_table, load_model_dir
 
 
@@ -237,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"hub id or local checkpoint dir (default {DEFAULT_MODEL})",
     )
     p.add_argument("--output", required=True, help="directory to write (replaced only by a finished export)")
-    p.add_argument("--precision", choices=("fp32", "int8", "fp16"), default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (exporter default: 17)")
     p.add_argument(
         "--int8-recipe",

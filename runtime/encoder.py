@@ -15,6 +15,7 @@ from .card import ModelDefinition, load_card, parse_card
 from .common import content_span, pad_batch, round_up, split_long, token_budget_batches
 from .common import normalize as l2_normalize
 from .errors import Longformer2VecError, ModelLoadError
+from .hub import PRECISIONS as EXPORT_PRECISIONS
 from .hub import default_cache_dir, resolve_model
 from .manifest import Manifest, load_model_dir
 from .session import OnnxSession, ProviderSpec, default_providers, optimized_graph_path, will_use_cpu_only
@@ -22,7 +23,7 @@ from .session import OnnxSession, ProviderSpec, default_providers, optimized_gra
 DEFAULT_MODEL = "allenai/longformer-base-4096"
 POOLINGS = ("mean", "cls")
 GLOBAL_ATTENTIONS = ("none", "cls")
-PRECISIONS = (None, "fp32", "int8", "fp16")
+PRECISIONS = (None, *EXPORT_PRECISIONS)  # None: int8 on the CPU, fp16 on CUDA
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from .errors import ExportUnavailableError, ModelLoadError
 from .manifest import is_model_dir
 
-PRECISIONS = ("fp32", "int8", "fp16")
+PRECISIONS = ("fp32", "int8", "fp16")  # what export_model writes; the one list CLI and API check against
 EXPORT_DEPENDENCIES = frozenset({"torch", "transformers", "onnx", "onnxruntime"})
 
 
