@@ -292,14 +292,21 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
+@contextlib.contextmanager
+def _atomic_file(path: Path) -> Iterator[BinaryIO]:
+    """Write to `path.tmp`, fsync, rename over `path`, fsync the directory: whole or not at all."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        f.write(data)
+        yield f
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    with _atomic_file(path) as f:
+        f.write(data)
 
 
 def _describe_mismatch(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -385,14 +392,9 @@ def _table(ids: list[int | str], id_type: str, vectors: np.ndarray, meta: dict[s
 
 
 def _write_part(path: Path, table: pa.Table) -> None:
-    """Atomic commit: temp name, fsync, rename, fsync the directory."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    """Atomic commit (see :func:`_atomic_file`)."""
+    with _atomic_file(path) as f:
         pq.write_table(table, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _combine(parts: list[Part], output: Path, fmt: str, dim: int, meta: dict[str, str]) -> int:
