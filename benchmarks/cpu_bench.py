@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from results_file import cpu_model, publish  # benchmarks/ is on sys.path: scripts run from there
 
 HERE = Path(__file__).resolve().parent
 LENGTHS = (512, 1024, 2048, 4096)
@@ -70,7 +71,6 @@ def make_corpus(tokenizer_path: Path, docs: int, longest: int = 4096, seed: int 
     """Texts whose token counts (specials included) spread log-uniformly over [50, longest]."""
     from tokenizers import Tokenizer
 
-    sys.path.insert(0, str(HERE.parent))
     from longformer2vec.export.verify import VERIFICATION_TEXT
 
     tok = Tokenizer.from_file(str(tokenizer_path))
@@ -238,8 +238,6 @@ def _run_worker(kind: str, extra: list[str], timeout: float) -> dict:
 
 
 def _machine() -> str:
-    from results_file import cpu_model
-
     flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     isa = ", ".join(f for f in ("avx512_vnni", "avx512f", "avx2") if f in flags) or "?"
     return f"{cpu_model()}, {os.cpu_count()} logical cores ({isa})"
@@ -374,7 +372,6 @@ def _loadavg() -> str:
 
 
 def drive(args: argparse.Namespace) -> int:
-    sys.path.insert(0, str(HERE))
     from longformer2vec.export import export_model
     from longformer2vec.export.synthetic import make_random_longformer
 
@@ -447,12 +444,7 @@ def drive(args: argparse.Namespace) -> int:
         plot_latency(report, args.plot)
         plot_name = os.path.relpath(args.plot.resolve(), HERE)
     command = "python benchmarks/cpu_bench.py " + " ".join(args.argv)
-    text = markdown(report, command.strip(), plot_name)
-    print(text)
-    if args.results:
-        from results_file import write_section
-
-        write_section("cpu", text)
+    publish("cpu", markdown(report, command.strip(), plot_name), args.results)
     return 0
 
 

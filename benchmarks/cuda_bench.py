@@ -24,11 +24,11 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
 
 LENGTHS = (512, 1024, 2048, 4096)
 BATCHES = (1, 8)
@@ -245,13 +245,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _emit(report: dict, write_results: bool) -> int:
-    text = markdown(report)
-    print(text)
-    if write_results:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from results_file import write_section
-
-        write_section("cuda", text)
+    publish("cuda", markdown(report), write_results)
     return 0
 
 

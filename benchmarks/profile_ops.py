@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
 
 
 def profile(graph: str, length: int, threads: int, runs: int) -> dict[str, float]:
@@ -92,13 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         label: {length: profile(path, length, args.threads, args.runs) for length in args.lengths}
         for label, path in graphs.items()
     }
-    text = markdown(results, args.lengths, args.threads, args.top)
-    print(text)
-    if args.results:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from results_file import write_section
-
-        write_section("cpu-profile", text)
+    publish("cpu-profile", markdown(results, args.lengths, args.threads, args.top), args.results)
     return 0
 
 

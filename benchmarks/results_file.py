@@ -41,6 +41,13 @@ def write_section(name: str, body: str, path: Path = RESULTS) -> Path:
     return path
 
 
+def publish(name: str, body: str, write: bool) -> None:
+    """Print a script's section and, with ``write`` (its ``--results`` flag), store it in RESULTS.md."""
+    print(body)
+    if write:
+        write_section(name, body)
+
+
 def read_section(name: str, path: Path = RESULTS) -> str | None:
     """The current body of section `name`, or None."""
     begin, end = _markers(name)

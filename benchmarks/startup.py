@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
+
 CHILD = """
 import json, sys, time
 start = time.perf_counter()
@@ -71,13 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---|---|---|---|",
         *rows,
     ]
-    text = "\n".join(lines)
-    print(text)
-    if args.results:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from results_file import write_section
-
-        write_section("startup", text)
+    publish("startup", "\n".join(lines), args.results)
     return 0
 
 
