@@ -2,40 +2,44 @@
 
 HF's ``LongformerSelfAttention`` computes sliding-window attention with ``as_strided`` chunks and
 Python branches on data (``is_global_attn``), which the ONNX exporters bake in at trace time. This
-module computes the identical function with MatMul / Softmax / Reshape / Pad / Concat / Where /
-Gather / TopK only, so one graph is right at every sequence length and batch size.
+module computes the identical function with MatMul / Softmax / Reshape / Concat / Where /
+Gather / ScatterElements / TopK only, so one graph is right at every sequence length and batch size.
 
 Notation: ``w`` is the one-sided window of a layer (``attention_window[layer] // 2``), ``L`` the
-padded sequence length (here a multiple of ``w``; see smaller query blocks below), ``n = L / w``
-blocks, ``q_i, k_j, v_j`` the per-head projections, ``q_i`` already scaled by ``1/sqrt(d_head)``.
+padded sequence length (a multiple of the query block ``s``), ``q_i, k_j, v_j`` the per-head
+projections, ``q_i`` already scaled by ``1/sqrt(d_head)``.
 
 Local (windowed) attention, what HF computes for a token ``i`` without global attention::
 
     keys(i) = { j : |i - j| <= w, j real, j not global }  U  { g : g global }
     out_i   = softmax_j(q_i . k_j) over keys(i)  applied to  v_j
 
-Banded formulation. Split the sequence into ``n`` blocks of ``w`` tokens. A query at position
-``i = b*w + r`` (block ``b``, row ``r``) can only see keys in blocks ``b-1, b, b+1``, so stack,
-for every block, the keys of those three blocks (``3w`` keys; the sequence is zero-padded by
-``w`` on both sides so the first and last blocks have neighbours). Key column ``c`` of block ``b``
-is position ``j = (b-1)*w + c``, hence ``j - i = c - w - r`` and the window condition
-``|i - j| <= w`` becomes the constant band ``0 <= c - r <= 2w``: a ``[w, 3w]`` boolean that
-does not depend on ``L``. Keys outside the sequence, padding keys and global keys are removed by
-a per-key mask gathered the same way, so each block computes::
+Banded formulation. Split the (padded) sequence into ``n = L / s`` query blocks of ``s`` tokens
+(``s = w / 2``, :func:`query_block`). A query at position ``i`` in block ``b`` only sees keys
+within ``w`` of its block, i.e. among the ``s + 2w`` positions ``b*s - w ... b*s + s + w - 1``.
+Each block therefore reads one run of ``C = min(L, s + 2w)`` consecutive key positions,
+starting at ``clamp(b*s - w, 0, L - C)`` (:func:`key_positions`): away from the ends that is
+exactly the run above; at the ends it is shifted inward rather than reaching past the sequence,
+and an input shorter than ``s + 2w`` is attended densely (every block reads all ``L`` keys, so a
+128-token input scores 128 keys per query, not 640). Keys outside the query's own window
+(:func:`in_band`, ``|i - j| <= w``), padding keys and global keys are removed by an additive mask,
+so each block computes::
 
-    S_b = Q_b @ K3_b^T + bias_b          [w, 3w]     (batched over batch, heads, blocks)
-    bias_b = 0 where band & key_ok_b, else -30000    (exp underflows to exactly 0)
+    S_b = Q_b @ K_b^T + bias_b          [s, C]     (batched over batch, heads, blocks)
+    bias_b = 0 where |i - j| <= w & key j real & not global, else -30000 (exp underflows to 0)
 
 The bias depends only on the masks and the window, so it is built once per forward pass and
-window size and shared by all layers with that window.
+window size and shared by all layers with that window (:func:`local_band_bias`). Query blocks of
+``w / 2`` rather than ``w`` mean ``2.5w`` keys per block instead of ``3w``, a sixth less score
+work and memory traffic, which measured faster than both ``w`` and ``w / 4``; the padded length
+only has to be a multiple of ``s`` (the model pads to the least common multiple of its layers'
+query blocks).
 
-Smaller query blocks. Nothing above needs the block to be ``w`` long: a block of ``s`` queries
-(``s`` dividing ``w``) starting at ``b*s`` sees the ``s + 2w`` keys ``b*s - w ... b*s + s + w - 1``,
-and with ``c`` counted from the first of them the band is again ``0 <= c - r <= 2w``. The graph
-uses ``s = w / 2`` (:func:`query_block`): ``2.5w`` keys per block instead of ``3w``, a sixth less
-score work and memory traffic, which measured faster than both ``s = w`` and ``s = w / 4``. The
-padded length then only has to be a multiple of ``s`` (the model pads to the least common multiple
-of its layers' query blocks), which also halves the average padding.
+Two layouts of the same ops (:class:`BandedLongformerSelfAttention`). *Batched*: every head at
+once, scores ``[B, H, n, s, G + C]``, fewest nodes, used by the fp16 CUDA graph where each kernel
+launch costs. *Per head* (CPU graphs): one chain per head, keys and values gathered straight from
+each head's ``[B * L, d]`` rows (:func:`key_rows`) and heads concatenated back on the feature axis,
+so no transposed or padded copies of q, k, v are made.
 
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
@@ -43,10 +47,10 @@ is counted once. The global positions are found with ``TopK(global_mask, k=G)``,
 largest number of global tokens of any sequence in the batch (at least 1, so the graph has no
 zero-sized tensors; unused slots are masked). ``TopK`` with a data-dependent ``k`` is emitted
 through a small symbolic (:class:`_TopKDynamic`), the only place a value becomes a shape.
-The ``G`` global keys are put in front of every block's ``3w`` keys (and the global values in
-front of its values), so one MatMul gives the ``[w, G + 3w]`` scores, one Softmax normalises
+The ``G`` global keys are put in front of every block's ``C`` keys (and the global values in
+front of its values), so one MatMul gives the ``[s, G + C]`` scores, one Softmax normalises
 local and global columns together exactly as HF's concatenation does, and one MatMul applies
-``P @ [V_g; V3]``; no score-sized tensor is ever concatenated or sliced.
+``P @ [V_g; V_b]``; no score-sized tensor is ever concatenated or sliced.
 
 Global queries. Rows of global tokens are replaced, as in HF, by attention over *all* real
 tokens with the separate ``query_global / key_global / value_global`` projections. Computing
@@ -57,7 +61,7 @@ even when no token is global, so the products are re-associated (exact in real a
     out_g       = sum_j P[g, j] (W_v h_j + b_v) = W_v (sum_j P[g, j] h_j) + b_v   (rows of P sum to 1)
 
 which costs ``O(G * L * hidden)`` per head, i.e. nothing when ``G`` is 1. The results are
-scattered back to their positions (unused slots write to a discarded extra row).
+scattered over the local rows of their positions (an unused slot writes its row's value back).
 
 Padding queries are not zeroed as in HF: no real token reads them (padding keys are masked in
 every score) and the pooled output ignores them, so their values never reach a result.
@@ -120,30 +124,61 @@ def query_block(window: int) -> int:
     return window
 
 
-def blocks_with_neighbours(
-    x: torch.Tensor, window: int, shared: torch.Tensor | None = None, block: int | None = None
-) -> torch.Tensor:
-    """[B, H, L, X] -> [B, H, n, S + s + 2w, X]: every key (or value) a query block sees.
+def key_positions(seq_len: int, window: int, device: torch.device | None = None) -> torch.Tensor:
+    """``[n, C]`` int64: the sequence positions whose keys each query block reads, ``C = min(L, s + 2w)``.
 
-    ``s = block`` (default ``window``) queries per block, ``n = L / s`` blocks. For block b: the ``S``
-    rows of ``shared`` [B, H, S, X] (the global keys or values, the same for every block), then the
-    rows ``b*s - w ... b*s + s + w - 1`` (zeros outside the sequence). Built with one Gather of
-    precomputed row indices from the zero-padded rows (plus the shared rows), which writes the block
-    tensor once; slicing shifted views and concatenating them copied it twice.
+    Block ``b`` (queries ``b*s ... b*s + s - 1``) reads the ``C`` consecutive positions from
+    ``clamp(b*s - w, 0, L - C)``. That run holds every position within ``w`` of the block that is
+    inside the sequence: away from the ends it is exactly ``b*s - w ... b*s + s + w - 1``; at the
+    ends it is shifted inward instead of reaching past the sequence, and when the whole sequence is
+    shorter than ``s + 2w`` every block reads all ``L`` positions (dense attention, no padding keys:
+    a 128-token input scores 128 keys per query, not 640). :func:`local_band_bias` masks the
+    positions outside each query's own window.
     """
-    block = block or window
+    block = query_block(window)
+    positions = torch.arange(seq_len, device=device)
+    length = positions[-1] + 1  # a tensor, so everything below follows the traced length
+    width = torch.clamp(length, max=block + 2 * window)
+    starts = torch.minimum(torch.clamp(positions[::block] - window, min=0), length - width)
+    return starts.unsqueeze(1) + torch.arange(width, device=device).unsqueeze(0)
+
+
+def in_band(query: torch.Tensor, key: torch.Tensor, window: int) -> torch.Tensor:
+    """Longformer's sliding window: a query at position ``i`` sees the key at ``j`` iff ``|i - j| <= w``."""
+    return (query - key).abs() <= window
+
+
+def blocks_with_neighbours(
+    x: torch.Tensor, keys: torch.Tensor, shared: torch.Tensor | None = None
+) -> torch.Tensor:
+    """[B, H, L, X] -> [B, H, n, S + C, X]: every key (or value) a query block sees (batched layout).
+
+    For block b: the ``S`` rows of ``shared`` [B, H, S, X] (the global keys or values, the same for
+    every block), then the rows ``keys[b]`` (:func:`key_positions`). Built with one Gather, which
+    writes the block tensor once.
+    """
     batch, heads, seq_len, last = x.shape
-    num_blocks = seq_len // block
-    source = nn.functional.pad(x, (0, 0, window, window))  # padded row p is sequence row p - w
-    starts = torch.arange(num_blocks, device=x.device) * block
-    index = starts.unsqueeze(1) + torch.arange(block + 2 * window, device=x.device).unsqueeze(0)  # [n, s+2w]
+    index, source = keys, x
     if shared is not None:
         num_shared = shared.shape[2]
-        shared_rows = torch.arange(num_shared, device=x.device) + (seq_len + 2 * window)
-        index = torch.cat([shared_rows.unsqueeze(0).expand(num_blocks, num_shared), index], dim=1)
-        source = torch.cat([source, shared], dim=2)
+        shared_rows = torch.arange(num_shared, device=x.device) + seq_len
+        index = torch.cat([shared_rows.unsqueeze(0).expand(keys.shape[0], num_shared), keys], dim=1)
+        source = torch.cat([x, shared], dim=2)
     gathered = torch.index_select(source, 2, index.reshape(-1))
-    return gathered.reshape(batch, heads, num_blocks, index.shape[1], last)
+    return gathered.reshape(batch, heads, keys.shape[0], index.shape[1], last)
+
+
+def key_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """``[B * n, G + C]`` int64: the row of the flattened ``[B * L]`` sequence that each key column of
+    each query block reads, in :func:`local_band_bias`'s column order (per-head layout): the global
+    slots' own positions, then ``keys`` (:func:`key_positions`). Computed once per forward pass and window.
+    """
+    batch, num_slots = global_index.shape
+    num_blocks, width = keys.shape
+    rows = keys.unsqueeze(0).expand(batch, num_blocks, width)
+    slots = global_index.unsqueeze(1).expand(batch, num_blocks, num_slots)
+    offsets = (torch.arange(batch, device=keys.device) * seq_len).reshape(batch, 1, 1)
+    return (torch.cat([slots, rows], dim=2) + offsets).reshape(batch * num_blocks, num_slots + width)
 
 
 def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
@@ -152,29 +187,31 @@ def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
 
 
 def local_band_bias(
-    is_real: torch.Tensor, is_global: torch.Tensor, global_valid: torch.Tensor, window: int
+    is_real: torch.Tensor,
+    is_global: torch.Tensor,
+    global_valid: torch.Tensor,
+    keys: torch.Tensor,
+    window: int,
 ) -> torch.Tensor:
-    """Additive mask ``[B, 1, n, s, G + s + 2w]`` for the scores of one window size (``s`` from
-    :func:`query_block`).
+    """Additive mask ``[B, 1, n, s, G + C]`` for the scores of one window size.
 
-    Columns follow :func:`blocks_with_neighbours`: the ``G`` global slots (kept when the slot is
-    used), then ``s + 2w`` neighbour keys, kept when within the band ``|i - j| <= w`` (the constant
-    ``0 <= c - r <= 2w``), inside the sequence, real, and not global (global keys have their own
-    columns). Computed once per forward pass and window size, shared by the layers with that window.
+    Columns: the ``G`` global slots (kept when the slot is used), then the ``C`` keys of
+    :func:`key_positions`, kept when :func:`in_band` of the query, real, and not global (global keys
+    have their own columns). Computed once per forward pass and window size, shared by the layers
+    with that window.
     """
-    block = query_block(window)
     batch, seq_len = is_real.shape
-    num_blocks, num_slots = seq_len // block, global_valid.shape[1]
-    rows = torch.arange(block).unsqueeze(1)
-    cols = torch.arange(block + 2 * window).unsqueeze(0)
-    band = ((cols - rows) >= 0) & ((cols - rows) <= 2 * window)
-    key_ok = (is_real & ~is_global).to(torch.float32).reshape(batch, 1, seq_len, 1)
-    slot_ok = global_valid.to(torch.float32).reshape(batch, 1, num_slots, 1)
-    key_ok = blocks_with_neighbours(key_ok, window, slot_ok, block).reshape(
-        batch, 1, num_blocks, 1, num_slots + block + 2 * window
+    num_blocks, width = keys.shape
+    block = seq_len // num_blocks
+    num_slots = global_valid.shape[1]
+    queries = torch.arange(seq_len, device=keys.device).reshape(num_blocks, block, 1)
+    band = in_band(queries, keys.unsqueeze(1), window)  # [n, s, C]
+    key_ok = torch.index_select(is_real & ~is_global, 1, keys.reshape(-1)).reshape(
+        batch, num_blocks, 1, width
     )
-    band = nn.functional.pad(band, (num_slots, 0), value=True)
-    return mask_bias((key_ok > 0.5) & band)
+    local = band.unsqueeze(0) & key_ok  # [B, n, s, C]
+    slots = global_valid.reshape(batch, 1, 1, num_slots).expand(batch, num_blocks, block, num_slots)
+    return mask_bias(torch.cat([slots, local], dim=3)).unsqueeze(1)
 
 
 class BandedLongformerSelfAttention(nn.Module):
@@ -185,8 +222,9 @@ class BandedLongformerSelfAttention(nn.Module):
     everywhere) and the pooled output ignores them.
     """
 
-    def __init__(self, hf_self_attention: nn.Module, one_sided_window: int) -> None:
+    def __init__(self, hf_self_attention: nn.Module, one_sided_window: int, per_head: bool = False) -> None:
         super().__init__()
+        self.per_head = per_head
         self.query = hf_self_attention.query
         self.key = hf_self_attention.key
         self.value = hf_self_attention.value
@@ -201,44 +239,89 @@ class BandedLongformerSelfAttention(nn.Module):
         batch, seq_len, _ = x.shape
         return x.reshape(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
 
+    def _local_batched(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        bias: torch.Tensor,
+        keys: torch.Tensor,
+        global_index: torch.Tensor,
+    ) -> torch.Tensor:
+        """Windowed attention of every head at once, ``[B, L, D]``: each block of s queries against the
+        global keys and its C neighbour keys, scores ``[B, H, n, s, G + C]``. Fewest nodes (what the
+        CUDA graph wants), but the score tensor of all heads goes through memory between ops."""
+        batch, seq_len, embed = q.shape
+        heads, head_dim = self.num_heads, self.head_dim
+        num_blocks = keys.shape[0]
+        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # [B, H, L, d]
+        num_slots = global_index.shape[1]
+        slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
+        key_blocks = blocks_with_neighbours(k, keys, torch.gather(k, 2, slot_index))
+        value_blocks = blocks_with_neighbours(v, keys, torch.gather(v, 2, slot_index))
+        q_blocks = q.reshape(batch, heads, num_blocks, seq_len // num_blocks, head_dim)
+        probs = torch.softmax(torch.matmul(q_blocks, key_blocks.transpose(-1, -2)) + bias, dim=-1)
+        out = torch.matmul(probs, value_blocks).reshape(batch, heads, seq_len, head_dim)
+        return out.transpose(1, 2).reshape(batch, seq_len, embed)
+
+    def _local_per_head(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor
+    ) -> torch.Tensor:
+        """The same windowed attention as :meth:`_local_batched`, one chain of ops per head (CPU layout).
+
+        Keys and values are gathered straight from the ``[B * L, d]`` rows of each head by
+        :func:`key_rows`, and the heads are concatenated back on the feature axis, so the layer makes
+        no transposed copies of q, k, v and the output; every reshape has a constant shape, so the
+        chains add no shape arithmetic. Measured faster on the CPU (benchmarks/RESULTS.md); twice the
+        nodes, so the fp16 CUDA graph, which pays per kernel launch, keeps the batched layout.
+        """
+        batch, seq_len, embed = q.shape
+        head_dim = self.head_dim
+        block = query_block(self.window)
+        bias = bias.reshape(rows.shape[0], block, rows.shape[1])  # [B * n, s, G + C]
+        outs = []
+        for head in range(self.num_heads):
+            cols = slice(head * head_dim, (head + 1) * head_dim)
+            q_h = q[:, :, cols].reshape(-1, block, head_dim)  # [B * n, s, d]
+            k_h = k[:, :, cols].reshape(-1, head_dim)[rows]  # [B * n, G + C, d]
+            v_h = v[:, :, cols].reshape(-1, head_dim)[rows]
+            probs = torch.softmax(torch.matmul(q_h, k_h.transpose(-1, -2)) + bias, dim=-1)
+            outs.append(torch.matmul(probs, v_h))
+        return torch.cat(outs, dim=-1).reshape(batch, seq_len, embed)
+
     def forward(
         self,
         hidden: torch.Tensor,
         bias: torch.Tensor,
+        keys: torch.Tensor,
+        rows: torch.Tensor | None,
         key_bias: torch.Tensor,
-        is_global: torch.Tensor,
         global_index: torch.Tensor,
         global_valid: torch.Tensor,
     ) -> torch.Tensor:
         """One layer's attention output ``[B, L, D]``.
 
         ``hidden`` [B, L, D] with L a multiple of the query block; ``bias`` from :func:`local_band_bias`;
-        ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``is_global`` [B, L] bool;
-        ``global_index`` / ``global_valid`` [B, G] from :func:`global_slots`.
+        ``keys`` from :func:`key_positions`; ``rows`` from :func:`key_rows` (per-head layout only);
+        ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``global_index`` /
+        ``global_valid`` [B, G] from :func:`global_slots`.
         """
-        w = self.window
-        block = query_block(w)
-        batch, seq_len, embed = hidden.shape
-        num_blocks = seq_len // block
+        batch, _, embed = hidden.shape
         heads, head_dim = self.num_heads, self.head_dim
         scale = 1.0 / math.sqrt(head_dim)
 
-        q = self._split_heads(self.query(hidden) * scale)  # [B, H, L, d]
-        k = self._split_heads(self.key(hidden))
-        v = self._split_heads(self.value(hidden))
-
-        # ---- each block of s queries against the global keys and its s + 2w neighbours: [B, H, n, s, G + s + 2w]
-        num_slots = global_index.shape[1]
-        slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
-        keys = blocks_with_neighbours(k, w, torch.gather(k, 2, slot_index), block)
-        values = blocks_with_neighbours(v, w, torch.gather(v, 2, slot_index), block)
-        q_blocks = q.reshape(batch, heads, num_blocks, block, head_dim)
-        probs = torch.softmax(torch.matmul(q_blocks, keys.transpose(-1, -2)) + bias, dim=-1)
-        out = torch.matmul(probs, values).reshape(batch, heads, seq_len, head_dim)
-        out = out.transpose(1, 2).reshape(batch, seq_len, embed)
+        q = self.query(hidden) * scale  # [B, L, D]
+        k = self.key(hidden)
+        v = self.value(hidden)
+        if self.per_head:
+            out = self._local_per_head(q, k, v, bias, rows)
+        else:
+            out = self._local_batched(q, k, v, bias, keys, global_index)
 
         # ---- rows of global tokens: attention over all real tokens, global projections
-        slot_hidden = torch.gather(hidden, 1, global_index.unsqueeze(-1).expand(batch, num_slots, embed))
+        num_slots = global_index.shape[1]
+        slot_rows = global_index.unsqueeze(-1).expand(batch, num_slots, embed)
+        slot_hidden = torch.gather(hidden, 1, slot_rows)
         q_g = self._split_heads(self.query_global(slot_hidden) * scale)  # [B, H, G, d]
         w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h
         w_v = self.value_global.weight.reshape(heads, head_dim, embed)
@@ -250,8 +333,7 @@ class BandedLongformerSelfAttention(nn.Module):
         g_out = g_out + self.value_global.bias.reshape(1, heads, 1, head_dim)
         g_out = g_out.transpose(1, 2).reshape(batch, num_slots, embed)
 
-        # unused slots write into an extra row that is dropped
-        target = torch.where(global_valid, global_index, torch.full_like(global_index, seq_len))
-        canvas = torch.zeros(batch, seq_len + 1, embed, dtype=out.dtype, device=out.device)
-        canvas = canvas.scatter(1, target.unsqueeze(-1).expand(batch, num_slots, embed), g_out)
-        return torch.where(is_global.unsqueeze(-1), canvas[:, :seq_len], out)
+        # written over the local rows of the global tokens; an unused slot writes its row's own local
+        # value back (TopK's positions are distinct, so no two slots write the same row)
+        g_out = torch.where(global_valid.unsqueeze(-1), g_out, torch.gather(out, 1, slot_rows))
+        return out.scatter(1, slot_rows, g_out)

@@ -14,7 +14,15 @@ from functools import reduce
 import torch
 from torch import nn
 
-from .attention import BandedLongformerSelfAttention, global_slots, local_band_bias, mask_bias, query_block
+from .attention import (
+    BandedLongformerSelfAttention,
+    global_slots,
+    key_positions,
+    key_rows,
+    local_band_bias,
+    mask_bias,
+    query_block,
+)
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
@@ -47,7 +55,7 @@ def max_length(config) -> int:
 class LongformerForExport(nn.Module):
     """``(input_ids, attention_mask, global_attention_mask) -> (last_hidden_state, sentence_embedding)``."""
 
-    def __init__(self, hf_model: nn.Module) -> None:
+    def __init__(self, hf_model: nn.Module, per_head_attention: bool = True) -> None:
         super().__init__()
         config = hf_model.config
         for w in attention_windows(config):
@@ -55,11 +63,12 @@ class LongformerForExport(nn.Module):
                 raise ValueError(f"attention windows must be positive and even, got {w}")
         self.pad_token_id = int(config.pad_token_id)
         self.pad_multiple = pad_multiple(config)
+        self.per_head_attention = per_head_attention
         self.max_length = max_length(config)
         self.embeddings = hf_model.embeddings
         self.layers = hf_model.encoder.layer
         self.attentions = nn.ModuleList(
-            BandedLongformerSelfAttention(layer.attention.self, w // 2)
+            BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=per_head_attention)
             for layer, w in zip(self.layers, attention_windows(config), strict=True)
         )
 
@@ -83,11 +92,25 @@ class LongformerForExport(nn.Module):
         global_index, global_valid = global_slots(is_global)
         key_bias = mask_bias(is_real).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, L]
         windows = sorted({attention.window for attention in self.attentions})
-        bias = {w: local_band_bias(is_real, is_global, global_valid, w) for w in windows}
+        keys = {w: key_positions(ids.shape[1], w, ids.device) for w in windows}
+        bias = {w: local_band_bias(is_real, is_global, global_valid, keys[w], w) for w in windows}
+        rows = {
+            w: key_rows(global_index, keys[w], ids.shape[1]) if self.per_head_attention else None
+            for w in windows
+        }
 
         hidden = self.embed(ids)
         for layer, attention in zip(self.layers, self.attentions, strict=True):
-            attn = attention(hidden, bias[attention.window], key_bias, is_global, global_index, global_valid)
+            window = attention.window
+            attn = attention(
+                hidden,
+                bias[window],
+                keys[window],
+                rows[window],
+                key_bias,
+                global_index,
+                global_valid,
+            )
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
 

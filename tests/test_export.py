@@ -11,12 +11,10 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from torch import nn
 from transformers import LongformerModel
 
 from longformer2vec.export import ParityError, export_model
-from longformer2vec.export import model as export_model_module
-from longformer2vec.export.attention import mask_bias, query_block
+from longformer2vec.export import attention as export_attention_module
 from longformer2vec.export.synthetic import make_random_longformer
 from longformer2vec.export.verify import case_lengths
 
@@ -60,6 +58,7 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
     assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
     assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 2 and fp32["max_length"] == 128
     assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
+    assert fp32["attention_layout"] == int8["attention_layout"] == "per-head"  # the CPU layout
     rows = fp32["parity"]["fp32"]
     assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
     assert {r["global_first_token"] for r in rows} == {False, True}
@@ -80,6 +79,7 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
         ([5], [[]]),
         ([4], [[0]]),
         ([17], [[3, 16]]),
+        ([9, 10, 11, 12], [[], [0], [], [11]]),  # around s + 2w = 10: dense below, shifted windows above
         ([33, 7, 64, 1], [[0], [], [0, 5, 63], []]),
         ([128, 100], [[0], [99]]),
         ([127, 3, 65], [list(range(9)), [2], []]),
@@ -116,16 +116,10 @@ def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
 def test_export_refuses_a_wrong_graph(tmp_path: Path, tiny_hf: Path, monkeypatch) -> None:
     """A subtly wrong attention (drops the farthest left key, |i-j| = w) must fail the gate."""
 
-    real_bias = export_model_module.local_band_bias
+    def narrow(query, key, window):
+        return ((query - key).abs() <= window) & ((query - key) != window)
 
-    def narrow(is_real, is_global, global_valid, window):
-        block = query_block(window)
-        rows = torch.arange(block).unsqueeze(1)
-        cols = torch.arange(block + 2 * window).unsqueeze(0)
-        drop_farthest_left = nn.functional.pad((cols - rows) != 0, (global_valid.shape[1], 0), value=True)
-        return real_bias(is_real, is_global, global_valid, window) + mask_bias(drop_farthest_left)
-
-    monkeypatch.setattr(export_model_module, "local_band_bias", narrow)
+    monkeypatch.setattr(export_attention_module, "in_band", narrow)
     target = tmp_path / "out"
     with pytest.raises(ParityError, match=r"fp32 graph failed parity .*model_max \(lengths \[128\]"):
         export_model(str(tiny_hf), target, precision="fp32", progress=lambda _: None)
@@ -166,7 +160,8 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     """fp16 graph: float32 in/out, fp16 inside, pooling nodes fp32; parity recorded and near fp32."""
     import onnx
 
-    from longformer2vec.export.convert import pooling_only_nodes
+    from longformer2vec.export.convert import export_onnx, pooling_only_nodes
+    from longformer2vec.export.model import LongformerForExport
 
     out = export_model(str(tiny_hf), tmp_path / "fp16", precision="fp16", progress=lambda _: None)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -183,8 +178,13 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     }
     weights = [i for i in graph.graph.initializer if len(i.dims) == 2 and min(i.dims) > 8]
     assert weights and all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights)
-    fp32_graph = onnx.load(str(tiny_fp32_dir / "model.onnx"))
-    pooling = set(pooling_only_nodes(fp32_graph.graph))
+    # the fp32 graph the converter started from: the batched attention layout the fp16 export traces
+    batched = export_onnx(
+        LongformerForExport(LongformerModel.from_pretrained(tiny_hf), per_head_attention=False).eval(),
+        tmp_path / "batched.onnx",
+    )
+    assert manifest["attention_layout"] == "batched"
+    pooling = set(pooling_only_nodes(batched.graph))
     assert any("ReduceSum" in name for name in pooling)
     by_name = {n.name: n for n in graph.graph.node}
     assert all(name in by_name for name in pooling)  # kept (not renamed or dropped) by the converter
