@@ -179,10 +179,8 @@ def export_model(
     progress(f"loading {model}")
     hf_model, tokenizer = load_hf(model)
     config = hf_model.config
-    # CPU graphs (fp32, int8) run one chain of attention ops per head; the fp16 CUDA graph keeps the
-    # batched layout, which launches half the kernels (see attention.BandedLongformerSelfAttention)
-    per_head = precision != "fp16"
-    wrapper = LongformerForExport(hf_model, per_head_attention=per_head).eval()
+    layout = "gpu" if precision == "fp16" else "cpu"  # see LongformerForExport
+    wrapper = LongformerForExport(hf_model, layout=layout).eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
@@ -254,7 +252,7 @@ def export_model(
             "inputs": [i.name for i in graph.graph.input],
             "outputs": [o.name for o in graph.graph.output],
             "attention_windows": attention_windows(config),
-            "attention_layout": "per-head" if per_head else "batched",
+            "layout": layout,
             "pad_multiple": pad_multiple(config),
             "max_length": max_length(config),
             "vector_length": int(config.hidden_size),

@@ -52,23 +52,35 @@ def max_length(config) -> int:
     return int(config.max_position_embeddings) - int(config.pad_token_id) - 1
 
 
-class LongformerForExport(nn.Module):
-    """``(input_ids, attention_mask, global_attention_mask) -> (last_hidden_state, sentence_embedding)``."""
+LAYOUTS = ("cpu", "gpu")
 
-    def __init__(self, hf_model: nn.Module, per_head_attention: bool = True) -> None:
+
+class LongformerForExport(nn.Module):
+    """``(input_ids, attention_mask, global_attention_mask) -> (last_hidden_state, sentence_embedding)``.
+
+    ``layout`` arranges the same computation for where the graph will run: ``"gpu"`` runs the
+    attention of all heads over whole tensors, the fewest nodes (a CUDA graph pays per kernel launch);
+    ``"cpu"`` runs it as one chain per head, without transposed copies
+    (:class:`.attention.BandedLongformerSelfAttention`), measured faster on the CPU
+    (benchmarks/RESULTS.md).
+    """
+
+    def __init__(self, hf_model: nn.Module, layout: str = "cpu") -> None:
         super().__init__()
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
         config = hf_model.config
         for w in attention_windows(config):
             if w <= 0 or w % 2:
                 raise ValueError(f"attention windows must be positive and even, got {w}")
         self.pad_token_id = int(config.pad_token_id)
         self.pad_multiple = pad_multiple(config)
-        self.per_head_attention = per_head_attention
+        self.layout = layout
         self.max_length = max_length(config)
         self.embeddings = hf_model.embeddings
         self.layers = hf_model.encoder.layer
         self.attentions = nn.ModuleList(
-            BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=per_head_attention)
+            BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=layout == "cpu")
             for layer, w in zip(self.layers, attention_windows(config), strict=True)
         )
 
@@ -95,7 +107,7 @@ class LongformerForExport(nn.Module):
         keys = {w: key_positions(ids.shape[1], w, ids.device) for w in windows}
         bias = {w: local_band_bias(is_real, is_global, global_valid, keys[w], w) for w in windows}
         rows = {
-            w: key_rows(global_index, keys[w], ids.shape[1]) if self.per_head_attention else None
+            w: key_rows(global_index, keys[w], ids.shape[1]) if self.layout == "cpu" else None
             for w in windows
         }
 

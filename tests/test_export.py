@@ -58,7 +58,7 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
     assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
     assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 2 and fp32["max_length"] == 128
     assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
-    assert fp32["attention_layout"] == int8["attention_layout"] == "per-head"  # the CPU layout
+    assert fp32["layout"] == int8["layout"] == "cpu"
     rows = fp32["parity"]["fp32"]
     assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
     assert {r["global_first_token"] for r in rows} == {False, True}
@@ -178,13 +178,13 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     }
     weights = [i for i in graph.graph.initializer if len(i.dims) == 2 and min(i.dims) > 8]
     assert weights and all(i.data_type == onnx.TensorProto.FLOAT16 for i in weights)
-    # the fp32 graph the converter started from: the batched attention layout the fp16 export traces
-    batched = export_onnx(
-        LongformerForExport(LongformerModel.from_pretrained(tiny_hf), per_head_attention=False).eval(),
-        tmp_path / "batched.onnx",
+    # the fp32 graph the converter started from: the fp16 export traces the GPU layout
+    assert manifest["layout"] == "gpu"
+    gpu_graph = export_onnx(
+        LongformerForExport(LongformerModel.from_pretrained(tiny_hf), layout="gpu").eval(),
+        tmp_path / "gpu.onnx",
     )
-    assert manifest["attention_layout"] == "batched"
-    pooling = set(pooling_only_nodes(batched.graph))
+    pooling = set(pooling_only_nodes(gpu_graph.graph))
     assert any("ReduceSum" in name for name in pooling)
     by_name = {n.name: n for n in graph.graph.node}
     assert all(name in by_name for name in pooling)  # kept (not renamed or dropped) by the converter
