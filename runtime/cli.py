@@ -131,7 +131,6 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=d.threads, help="ONNX Runtime threads (default: all cores)")
     ints = (
         ("--batch-size", d.batch_size, "rows per ONNX call inside a merged model call"),
-        ("--max-batch-tokens", d.max_batch_tokens, "token budget of one merged model call"),
         (
             "--max-batch-requests",
             d.max_batch_requests,
@@ -145,6 +144,13 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     for flag, default, text in ints:
         p.add_argument(flag, type=int, default=default, help=f"{text} (default {default})")
+    p.add_argument(
+        "--max-batch-tokens",
+        type=int,
+        default=d.max_batch_tokens,
+        help="token budget of one merged model call, also the padded tokens per ONNX call "
+        "(default 2048 on the CPU, 8192 on a GPU)",
+    )
     p.add_argument(
         "--max-wait-ms",
         type=float,
@@ -277,7 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
     )
     p.add_argument("--batch-size", type=_positive_int, default=8, help="rows per ONNX run (default 8)")
-    p.add_argument("--max-batch-tokens", type=_positive_int, default=8192, help="padded tokens per ONNX run")
+    p.add_argument(
+        "--max-batch-tokens",
+        type=_positive_int,
+        default=None,
+        help="padded tokens per ONNX run (default 2048 on the CPU, 8192 on a GPU)",
+    )
     p.add_argument(
         "--part-size",
         type=_positive_int,

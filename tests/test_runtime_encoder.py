@@ -131,6 +131,7 @@ def test_normalize(stub_dir: Path, model: Longformer2Vec) -> None:
         ({"precision": "bf16"}, "precision"),
         ({"batch_size": 0}, "batch_size"),
         ({"chunk_overlap": -1}, "overlap"),
+        ({"max_batch_tokens": 0}, "max_batch_tokens"),
     ],
 )
 def test_invalid_arguments(stub_dir: Path, kwargs: dict[str, object], needle: str) -> None:
@@ -154,6 +155,16 @@ def test_intra_op_threads_and_explicit_providers(stub_dir: Path) -> None:
     m = Longformer2Vec(str(stub_dir), providers=["CPUExecutionProvider"], intra_op_num_threads=1)
     assert m.providers == ["CPUExecutionProvider"]
     assert len(m.encode("dog")) == HIDDEN
+
+
+def test_max_batch_tokens_defaults_by_device(stub_dir: Path) -> None:
+    """CPU calls are kept small (faster per token there), GPU calls big; a given value always wins."""
+    from longformer2vec.encoder import default_max_batch_tokens
+
+    assert Longformer2Vec(str(stub_dir)).max_batch_tokens == 2048
+    assert Longformer2Vec(str(stub_dir), max_batch_tokens=300).max_batch_tokens == 300
+    assert default_max_batch_tokens(["CUDAExecutionProvider", "CPUExecutionProvider"]) == 8192
+    assert default_max_batch_tokens(["CPUExecutionProvider"]) == 2048
 
 
 def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:

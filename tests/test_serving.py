@@ -452,10 +452,10 @@ def test_serve_help_lists_the_limits() -> None:
         ("--max-inputs-per-request", 256),
         ("--max-tokens-per-request", 65536),
         ("--max-queue", 256),
-        ("--max-batch-tokens", 8192),
+        ("--max-batch-tokens", "2048 on the CPU, 8192 on a GPU"),
     ):
         assert re.search(
-            re.escape(flag) + r" [A-Z_]+ (?:(?! --).)*\(default " + str(default) + r"\)", text
+            re.escape(flag) + r" [A-Z_]+ (?:(?! --).)*\(default " + re.escape(str(default)) + r"\)", text
         ), flag
 
 

@@ -255,7 +255,7 @@ def create_app(
             model = model_factory(config)
             state.batcher = MicroBatcher(
                 model.encode_numpy,
-                max_batch_tokens=config.max_batch_tokens,
+                max_batch_tokens=model.max_batch_tokens,  # the flag's value, or the device's default
                 max_batch_requests=config.max_batch_requests,
                 max_wait_ms=config.max_wait_ms,
                 capacity=config.max_queue,

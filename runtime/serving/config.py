@@ -17,7 +17,9 @@ class ServeConfig:
     normalize: bool = False  # /v1/embeddings only; /embed follows its own `normalize` field (default true)
     threads: int | None = None  # ONNX Runtime intra-op threads; None = one per core
     batch_size: int = 8  # rows per ONNX call inside one merged model call (the runtime default)
-    max_batch_tokens: int = 8192  # merge budget (real tokens) and the runtime's padded tokens per ONNX call
+    # merge budget (real tokens) and the runtime's padded tokens per ONNX call; None = the runtime's
+    # default for the device it runs on (2048 on the CPU, 8192 on a GPU)
+    max_batch_tokens: int | None = None
     max_batch_requests: int = 64  # requests merged into one model call; 1 = no micro-batching
     max_wait_ms: float = 2.0  # how long a batch waits for more requests once one is waiting
     max_inputs_per_request: int = 256
@@ -40,6 +42,8 @@ class ServeConfig:
             "max_body_bytes",
         ):
             value = getattr(self, name)
+            if value is None and name == "max_batch_tokens":
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
         if self.max_wait_ms < 0:
