@@ -154,6 +154,7 @@ def export_model(
     opset: int | None = None,
     int8_recipes: Sequence[Int8Recipe] | None = None,
     model_id: str | None = None,
+    layout: str | None = None,
     progress: Callable[[str], None] = _stderr,
 ) -> Path:
     """Export ``model`` (hub id or local HF dir) to ``output_dir``; returns the directory.
@@ -161,17 +162,28 @@ def export_model(
     The graph is verified against the PyTorch model before anything is written; a parity failure
     raises :class:`ParityError` naming the failing cases and leaves ``output_dir`` untouched.
     For int8, ``int8_recipes`` (default :data:`INT8_RECIPES`: fastest first) are tried in order
-    and the first that passes the gate is kept; the manifest records every attempt.
+    and the first that passes the gate is kept; the manifest records every attempt. ``layout``
+    (``"cpu"`` or ``"gpu"``, see :class:`.model.LongformerForExport`) defaults per precision and
+    model size (:func:`.model.default_layout`); both compute the same function.
     """
     import onnx
     import onnxruntime as ort
 
     from .convert import DEFAULT_OPSET, INT8_RECIPES, convert_fp16, export_onnx, quantize_int8
-    from .model import LongformerForExport, attention_windows, max_length, pad_multiple
+    from .model import (
+        LAYOUTS,
+        LongformerForExport,
+        attention_windows,
+        default_layout,
+        max_length,
+        pad_multiple,
+    )
     from .verify import check_thresholds, compare, format_table, results_to_json, torch_reference
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if layout is not None and layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     opset = opset or DEFAULT_OPSET
     output_dir = Path(output_dir).expanduser().resolve()
     model_id = model_id or model
@@ -179,7 +191,7 @@ def export_model(
     progress(f"loading {model}")
     hf_model, tokenizer = load_hf(model)
     config = hf_model.config
-    layout = "gpu" if precision == "fp16" else "cpu"  # see LongformerForExport
+    layout = layout or default_layout(config, precision)
     wrapper = LongformerForExport(hf_model, layout=layout).eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
     assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
     assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 2 and fp32["max_length"] == 128
     assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
-    assert fp32["layout"] == int8["layout"] == "cpu"
+    assert fp32["layout"] == "cpu" and int8["layout"] == "gpu"  # asked for; automatic for a 32-wide model
     rows = fp32["parity"]["fp32"]
     assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
     assert {r["global_first_token"] for r in rows} == {False, True}
@@ -111,6 +111,19 @@ def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
     ref = _hf_states(hf_dir, ids, mask, glob)
     hidden, _ = _run_graph(out, ids, mask, glob)
     assert np.abs(hidden[mask.astype(bool)] - ref[mask.astype(bool)]).max() < 1e-4
+
+
+def test_default_layout_by_precision_and_width() -> None:
+    from types import SimpleNamespace
+
+    from longformer2vec.export.model import default_layout
+
+    base, small = SimpleNamespace(hidden_size=768), SimpleNamespace(hidden_size=64)
+    assert default_layout(base, "int8") == default_layout(base, "fp32") == "cpu"
+    assert default_layout(base, "fp16") == "gpu"  # the CUDA graph
+    assert default_layout(small, "int8") == "gpu"  # per-head chains too small to pay off
+    with pytest.raises(ValueError, match="layout must be one of"):
+        export_model("unused", "unused", layout="tpu")
 
 
 def test_export_refuses_a_wrong_graph(tmp_path: Path, tiny_hf: Path, monkeypatch) -> None:
