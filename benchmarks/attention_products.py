@@ -6,7 +6,7 @@ The CPU graph computes, per head and layer, ``S = Q_b @ K_b^T`` ([n, s, d] x [n,
 ``O = P @ V_b`` ([n, s, C] x [n, C, d]) over ``n = L / s`` query blocks (longformer-base: s = 128,
 C = 640, d = 64). This script times each product in ONNX Runtime as it runs now (fp32 MatMul) and
 as the int8 alternative would (DynamicQuantizeLinear of both operands + MatMulInteger + scale, or
-the fused MatMulIntegerToFloat contrib op), median of ``--runs`` after a warm-up, and reports the
+the fused MatMulIntegerToFloat contrib op), median of ``--runs`` after warm-up runs, and reports the
 error int8 adds. Q and K are random normal; P is a softmax of random normal scores (rows sum to 1,
 as after the mask), so its quantization error is the one the model would see.
 """
@@ -90,6 +90,8 @@ def measure(feeds: dict[str, np.ndarray], threads: int, runs: int) -> list[tuple
     for name, session in sessions.items():
         result = session.run(None, feeds)[0]
         reference = result if reference is None else reference
+        for _ in range(5):  # warm-up: thread pool and allocations
+            session.run(None, feeds)
         times = []
         for _ in range(runs):
             start = time.perf_counter()

@@ -61,7 +61,7 @@ def default_layout(config, precision: str) -> str:
     """The layout a graph of ``precision`` gets unless told: ``"gpu"`` for fp16 (the CUDA graph), and
     for models narrower than :data:`CPU_LAYOUT_MIN_HIDDEN`, whose per-head chains are so small that
     the extra nodes cost more than the copies they save (a 2-layer, 64-wide model ran 500 tokens in
-    4.0 ms against 3.0 ms); ``"cpu"`` otherwise (longformer-base: 1.2-1.7x faster up to 1024 tokens)."""
+    4.0 ms against 3.0 ms); ``"cpu"`` otherwise (longformer-base: 1.2-1.7x faster at 128-512 tokens)."""
     if precision == "fp16" or int(config.hidden_size) < CPU_LAYOUT_MIN_HIDDEN:
         return "gpu"
     return "cpu"
