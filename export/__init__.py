@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..common import content_span
 from ..encoder import DEFAULT_MODEL
-from ..hub import PRECISIONS
+from ..hub import LAYOUTS, PRECISIONS
 from .convert import INT8_RECIPES, Int8Recipe
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
 
@@ -171,7 +171,6 @@ def export_model(
 
     from .convert import DEFAULT_OPSET, INT8_RECIPES, convert_fp16, export_onnx, quantize_int8
     from .model import (
-        LAYOUTS,
         LongformerForExport,
         attention_windows,
         default_layout,

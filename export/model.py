@@ -14,6 +14,7 @@ from functools import reduce
 import torch
 from torch import nn
 
+from ..hub import LAYOUTS
 from .attention import (
     BandedLongformerSelfAttention,
     global_slots,
@@ -52,7 +53,6 @@ def max_length(config) -> int:
     return int(config.max_position_embeddings) - int(config.pad_token_id) - 1
 
 
-LAYOUTS = ("cpu", "gpu")
 # Smallest hidden size for which the CPU layout's per-head chains pay for their extra nodes.
 CPU_LAYOUT_MIN_HIDDEN = 512
 

@@ -9,10 +9,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .encoder import DEFAULT_MODEL
+from .encoder import CPU_MAX_BATCH_TOKENS, DEFAULT_MODEL, GPU_MAX_BATCH_TOKENS
 from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
-from .hub import PRECISIONS, is_missing_export_dependency
+from .hub import LAYOUTS, PRECISIONS, is_missing_export_dependency
 from .manifest import Manifest, format_parity_table, load_model_dir
+
+_MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"
 
 
 def _summary(manifest: Manifest) -> str:
@@ -151,7 +153,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         type=int,
         default=d.max_batch_tokens,
         help="token budget of one merged model call, also the padded tokens per ONNX call "
-        "(default 2048 on the CPU, 8192 on a GPU)",
+        f"(default {_MAX_BATCH_TOKENS_DEFAULT})",
     )
     p.add_argument(
         "--max-wait-ms",
@@ -256,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--layout",
-        choices=("auto", "cpu", "gpu"),
+        choices=("auto", *LAYOUTS),
         default="auto",
         help="graph layout: 'cpu' (attention as one chain per head, faster on CPUs for base-sized models), "
         "'gpu' (fewest nodes); 'auto': gpu for fp16 and for models narrower than 512, else cpu",
@@ -296,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-batch-tokens",
         type=_positive_int,
         default=None,
-        help="padded tokens per ONNX run (default 2048 on the CPU, 8192 on a GPU)",
+        help=f"padded tokens per ONNX run (default {_MAX_BATCH_TOKENS_DEFAULT})",
     )
     p.add_argument(
         "--part-size",
