@@ -95,15 +95,30 @@ def parity_cases(config, tokenizer, max_len: int | None = None) -> list:
     )
 
 
-def verification_providers(precision: str) -> list[str]:
+def verification_providers(precision: str, layout: str | None = None) -> list:
     """Where a graph is checked: fp16 on CUDA when this onnxruntime has it (the graph's target), else
     everything on the CPU. fp32 stays on the CPU even with CUDA, whose default TF32 matmuls would
-    blur the 1e-3 token check."""
+    blur the 1e-3 token check; a ``fused`` graph has no CPU kernel, so its fp32 check runs on CUDA
+    with TF32 off."""
     import onnxruntime as ort
 
-    if precision == "fp16" and "CUDAExecutionProvider" in ort.get_available_providers():
+    has_cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if layout == "fused":
+        if not has_cuda:
+            raise ValueError(FUSED_NEEDS_CUDA)
+        options = {"use_tf32": "0"} if precision == "fp32" else {}
+        return [("CUDAExecutionProvider", options), "CPUExecutionProvider"]
+    if precision == "fp16" and has_cuda:
         return ["CUDAExecutionProvider", "CPUExecutionProvider"]
     return ["CPUExecutionProvider"]
+
+
+FUSED_NEEDS_CUDA = (
+    "layout 'fused' emits ONNX Runtime's LongformerAttention, which has a CUDA kernel only, and every "
+    "export is verified against PyTorch before it is written: exporting it needs onnxruntime-gpu "
+    "(the longformer2vec-gpu distribution) and a working CUDA device. Use layout 'gpu' (fp16) or "
+    "'cpu' elsewhere."
+)
 
 
 def _card_text(model_id: str, vector_length: int) -> str:
@@ -163,8 +178,10 @@ def export_model(
     raises :class:`ParityError` naming the failing cases and leaves ``output_dir`` untouched.
     For int8, ``int8_recipes`` (default :data:`INT8_RECIPES`: fastest first) are tried in order
     and the first that passes the gate is kept; the manifest records every attempt. ``layout``
-    (``"cpu"`` or ``"gpu"``, see :class:`.model.LongformerForExport`) defaults per precision and
-    model size (:func:`.model.default_layout`); both compute the same function.
+    (``"cpu"``, ``"gpu"`` or ``"fused"``, see :class:`.model.LongformerForExport`) defaults per
+    precision and model size (:func:`.model.default_layout`); all compute the same function.
+    ``"fused"`` (ONNX Runtime's CUDA-only ``LongformerAttention``) is never chosen by default and
+    can only be exported where CUDA can verify it.
     """
     import onnx
     import onnxruntime as ort
@@ -183,6 +200,12 @@ def export_model(
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    if layout == "fused":
+        if precision == "int8":
+            raise ValueError(
+                "layout 'fused' runs on CUDA only; int8 graphs are for the CPU (use fp16 or fp32)"
+            )
+        verification_providers(precision, layout)  # fails early, before loading the checkpoint
     opset = opset or DEFAULT_OPSET
     output_dir = Path(output_dir).expanduser().resolve()
     model_id = model_id or model
@@ -214,9 +237,9 @@ def export_model(
         parity: dict[str, list[dict]] = {}
 
         def verify(path: Path, precision_name: str, label: str) -> None:
-            providers = verification_providers(precision_name)
+            providers = verification_providers(precision_name, layout)
             session = ort.InferenceSession(str(path), options, providers=providers)
-            if precision_name == "fp16":
+            if precision_name == "fp16" or layout == "fused":
                 label = f"{label} on {session.get_providers()[0]}"
             results = [
                 compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references, strict=True)
@@ -264,7 +287,7 @@ def export_model(
             "outputs": [o.name for o in graph.graph.output],
             "attention_windows": attention_windows(config),
             "layout": layout,
-            "pad_multiple": pad_multiple(config),
+            "pad_multiple": pad_multiple(config, layout),
             "max_length": max_length(config),
             "vector_length": int(config.hidden_size),
             "pooling": "mean",

@@ -24,6 +24,7 @@ from .attention import (
     mask_bias,
     query_block,
 )
+from .fused_attention import FusedLongformerSelfAttention, unsupported_global_rows
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
@@ -40,11 +41,13 @@ def attention_windows(config) -> list[int]:
     return windows
 
 
-def pad_multiple(config) -> int:
+def pad_multiple(config, layout: str = "cpu") -> int:
     """Padded lengths must be a multiple of every layer's query block (:func:`.attention.query_block`,
     half the one-sided window): their least common multiple. Smaller than the window itself, so less
-    padding is computed (a 513-token input runs as 640 tokens, not 768, in longformer-base)."""
-    blocks = [query_block(w // 2) for w in attention_windows(config)]
+    padding is computed (a 513-token input runs as 640 tokens, not 768, in longformer-base). The
+    ``fused`` layout's kernel needs multiples of each (two-sided) window instead."""
+    windows = attention_windows(config)
+    blocks = windows if layout == "fused" else [query_block(w // 2) for w in windows]
     return reduce(lambda a, b: a * b // math.gcd(a, b), blocks)
 
 
@@ -74,7 +77,8 @@ class LongformerForExport(nn.Module):
     attention of all heads over whole tensors, the fewest nodes (a CUDA graph pays per kernel launch);
     ``"cpu"`` runs it as one chain per head, without transposed copies
     (:class:`.attention.BandedLongformerSelfAttention`), measured faster on the CPU
-    (benchmarks/RESULTS.md).
+    (benchmarks/RESULTS.md); ``"fused"`` emits ONNX Runtime's CUDA-only ``LongformerAttention`` op,
+    one node per layer (:mod:`.fused_attention`: global tokens must come first).
     """
 
     def __init__(self, hf_model: nn.Module, layout: str = "cpu") -> None:
@@ -86,13 +90,15 @@ class LongformerForExport(nn.Module):
             if w <= 0 or w % 2:
                 raise ValueError(f"attention windows must be positive and even, got {w}")
         self.pad_token_id = int(config.pad_token_id)
-        self.pad_multiple = pad_multiple(config)
+        self.pad_multiple = pad_multiple(config, layout)
         self.layout = layout
         self.max_length = max_length(config)
         self.embeddings = hf_model.embeddings
         self.layers = hf_model.encoder.layer
         self.attentions = nn.ModuleList(
-            BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=layout == "cpu")
+            FusedLongformerSelfAttention(layer.attention.self, w // 2)
+            if layout == "fused"
+            else BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=layout == "cpu")
             for layer, w in zip(self.layers, attention_windows(config), strict=True)
         )
 
@@ -113,6 +119,36 @@ class LongformerForExport(nn.Module):
         ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
         is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
+        if self.layout == "fused":
+            hidden = self._fused_layers(ids, is_real, is_global)
+        else:
+            hidden = self._banded_layers(ids, is_real, is_global)
+
+        hidden = hidden[:, :seq_len]
+        weights = (attention_mask > 0).to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
+        return hidden, pooled
+
+    def _fused_layers(
+        self, ids: torch.Tensor, is_real: torch.Tensor, is_global: torch.Tensor
+    ) -> torch.Tensor:
+        """Encoder layers with one ``LongformerAttention`` node each; sequences whose global tokens the
+        kernel cannot handle come out as NaN (:func:`.fused_attention.unsupported_global_rows`)."""
+        mask = mask_bias(is_real)  # [B, L]: 0 for real tokens, MASK_VALUE for padding
+        global_flags = is_global.to(torch.int32)
+        hidden = self.embed(ids)
+        for layer, attention in zip(self.layers, self.attentions, strict=True):
+            attn = attention(hidden, mask, global_flags)
+            hidden = layer.attention.output(attn, hidden)
+            hidden = layer.output(layer.intermediate(hidden), hidden)
+        max_globals = min(attention.window for attention in self.attentions)
+        unsupported = unsupported_global_rows(is_global, max_globals)
+        return hidden.masked_fill(unsupported.reshape(-1, 1, 1), float("nan"))
+
+    def _banded_layers(
+        self, ids: torch.Tensor, is_real: torch.Tensor, is_global: torch.Tensor
+    ) -> torch.Tensor:
+        """Encoder layers with the banded attention of :mod:`.attention` (``cpu`` and ``gpu`` layouts)."""
         global_index, global_valid = global_slots(is_global)
         key_bias = mask_bias(is_real).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, L]
         windows = sorted({attention.window for attention in self.attentions})
@@ -137,8 +173,4 @@ class LongformerForExport(nn.Module):
             )
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
-
-        hidden = hidden[:, :seq_len]
-        weights = (attention_mask > 0).to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
-        return hidden, pooled
+        return hidden

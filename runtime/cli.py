@@ -261,7 +261,9 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("auto", *LAYOUTS),
         default="auto",
         help="graph layout: 'cpu' (attention as one chain per head, faster on CPUs for base-sized models), "
-        "'gpu' (fewest nodes); 'auto': gpu for fp16 and for models narrower than 512, else cpu",
+        "'gpu' (fewest nodes); 'fused' (ONNX Runtime's CUDA-only LongformerAttention, one node per layer; "
+        "fp32/fp16, exported and verified on a CUDA machine; global tokens must come first); "
+        "'auto': gpu for fp16 and for models narrower than 512, else cpu",
     )
     p.set_defaults(func=_cmd_export)
 

@@ -130,6 +130,8 @@ class Longformer2Vec:
             optimized = optimized_graph_path(
                 root, self._manifest.graph_sha256, providers or default_providers()
             )
+        if self._manifest.layout == "fused":
+            providers = self._fused_providers(providers)
         self._session = OnnxSession(
             self._manifest.graph_path,
             providers=providers,
@@ -144,6 +146,19 @@ class Longformer2Vec:
         self.definition: ModelDefinition = self._load_definition(self._manifest)
 
     # ------------------------------------------------------------------ loading
+    def _fused_providers(self, providers: Sequence[ProviderSpec] | None) -> list[ProviderSpec]:
+        """A ``fused`` graph (ONNX Runtime's LongformerAttention) has a CUDA kernel only: refuse a CPU-only
+        session up front, and ask for CUDA explicitly so a failed CUDA start is an error, not a CPU
+        fallback that cannot run the graph."""
+        chosen = list(providers) if providers is not None else default_providers()
+        if will_use_cpu_only(chosen):
+            raise ModelLoadError(
+                f"{self._model_dir} holds a 'fused' graph (ONNX Runtime's LongformerAttention), which runs "
+                f"on the CUDA provider only, and this session would run on {chosen or 'the CPU'}: install "
+                "longformer2vec-gpu on a CUDA machine, or load an export with layout 'cpu' or 'gpu'"
+            )
+        return chosen
+
     @staticmethod
     def _load_tokenizer(path: Path) -> Tokenizer:
         """Load and strip any padding/truncation baked into tokenizer.json: the runtime owns both."""

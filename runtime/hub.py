@@ -12,7 +12,7 @@ from .errors import ExportUnavailableError, ModelLoadError
 from .manifest import is_model_dir
 
 PRECISIONS = ("fp32", "int8", "fp16")  # what export_model writes; the one list CLI and API check against
-LAYOUTS = ("cpu", "gpu")  # graph layouts export_model can write (export.model.LongformerForExport)
+LAYOUTS = ("cpu", "gpu", "fused")  # graph layouts export_model can write (export.model.LongformerForExport)
 EXPORT_DEPENDENCIES = frozenset({"torch", "transformers", "onnx", "onnxruntime"})
 
 

@@ -35,6 +35,7 @@ class Manifest:
     )
     outputs: list[str] = field(default_factory=lambda: ["last_hidden_state", "sentence_embedding"])
     attention_windows: list[int] = field(default_factory=list)
+    layout: str = ""  # "cpu", "gpu" or "fused" (CUDA only); empty in exports that predate layouts
     pad_multiple: int = 1
     pooling: str = "mean"
     pad_token_id: int = 1
