@@ -317,12 +317,19 @@ class Longformer2Vec:
         tokens/s without tokenizing every document twice.
         """
         items = self._validate_texts(texts)
-        if not items:
-            return np.zeros((0, self.vector_length), dtype=np.float32), np.zeros(0, dtype=np.int64)
+        encodings = self._tokenizer.encode_batch(items) if items else []
+        counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
+        return self.encode_encodings(encodings, batch_size), counts
+
+    def encode_encodings(self, encodings: Sequence[Encoding], batch_size: int | None = None) -> np.ndarray:
+        """Vectors of texts the caller has already tokenized with :attr:`tokenizer` (``Encoding``s, specials
+        included), as :meth:`encode_numpy` would return them: the server counts and checks each
+        request's tokens before queueing it, and hands the same encodings on instead of tokenizing twice.
+        """
+        if not encodings:
+            return np.zeros((0, self.vector_length), dtype=np.float32)
         size = self.batch_size if batch_size is None else batch_size
         _check_int("batch_size", size, minimum=1)
-        encodings = self._tokenizer.encode_batch(items)
-        counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
         pieces = self._make_pieces(encodings)
-        out = self._combine(pieces, self._run_pieces(pieces, size), len(items))
-        return (l2_normalize(out) if self.normalize else out), counts
+        out = self._combine(pieces, self._run_pieces(pieces, size), len(encodings))
+        return l2_normalize(out) if self.normalize else out

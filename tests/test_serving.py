@@ -363,6 +363,45 @@ def test_full_queue_gets_503_and_sigterm_finishes_the_request_in_flight(
         srv.stop()
 
 
+def test_each_request_is_tokenized_once(tiny_fp32_dir: Path) -> None:
+    """In process: the encodings the server counts and checks are the ones it embeds."""
+    from fastapi.testclient import TestClient
+
+    from longformer2vec.serving.app import create_app, load_model
+    from longformer2vec.serving.config import ServeConfig
+
+    class CountingTokenizer:
+        def __init__(self, tokenizer) -> None:
+            self.tokenizer, self.texts_tokenized = tokenizer, 0
+
+        def encode_batch(self, texts):
+            self.texts_tokenized += len(texts)
+            return self.tokenizer.encode_batch(texts)
+
+        def encode(self, text):
+            self.texts_tokenized += 1
+            return self.tokenizer.encode(text)
+
+    counting: list[CountingTokenizer] = []
+
+    def factory(config: ServeConfig) -> Longformer2Vec:
+        model = load_model(config)
+        counting.append(CountingTokenizer(model.tokenizer))
+        model._tokenizer = counting[0]
+        return model
+
+    texts = TEXTS[:3]
+    with TestClient(create_app(ServeConfig(str(tiny_fp32_dir)), model_factory=factory)) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/health").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        res = client.post("/v1/embeddings", json={"input": texts})
+    assert res.status_code == 200 and counting[0].texts_tokenized == len(texts)
+    got = np.array([item["embedding"] for item in res.json()["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, Longformer2Vec(str(tiny_fp32_dir)).encode_numpy(texts), atol=1e-6)
+
+
 # ------------------------------------------------------------------------ startup and the CLI
 
 

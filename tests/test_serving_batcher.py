@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from longformer2vec.serving.batcher import MicroBatcher, QueueFullError
-from longformer2vec.serving.tokens import prepare_texts, truncate_text
+from longformer2vec.serving.tokens import prepare_encodings, truncate_text
 
 
 class FakeModel:
@@ -156,7 +156,7 @@ def test_truncation_keeps_the_head_or_tail_that_fits(tokenizer) -> None:
     assert text.startswith(head) and text.endswith(tail)
     assert len(tokenizer.encode(head).ids) == 128 and len(tokenizer.encode(tail).ids) == 128
     assert truncate_text(tokenizer, "short", 128) == "short"
-    texts, counts = prepare_texts(tokenizer, [text, "short"], 128, truncate=True)
-    assert texts == [head, "short"] and counts == [128, len(tokenizer.encode("short").ids)]
-    texts, counts = prepare_texts(tokenizer, [text], 128, truncate=False)
-    assert texts == [text] and counts == [len(enc.ids)]
+    encodings = prepare_encodings(tokenizer, [text, "short"], 128, truncate=True)
+    assert [e.ids for e in encodings] == [tokenizer.encode(head).ids, tokenizer.encode("short").ids]
+    (untruncated,) = prepare_encodings(tokenizer, [text], 128, truncate=False)
+    assert untruncated.ids == enc.ids

@@ -30,7 +30,7 @@ from ..errors import Longformer2VecError
 from .batcher import MicroBatcher, QueueFullError
 from .config import ServeConfig
 from .metrics import Metrics
-from .tokens import prepare_texts
+from .tokens import prepare_encodings
 
 log = logging.getLogger("longformer2vec.serving")
 
@@ -191,12 +191,12 @@ async def _embed(
             "too_large",
         )
     try:
-        texts, counts = await asyncio.to_thread(
-            prepare_texts, model.tokenizer, texts, model.max_length, truncate, direction
+        encodings = await asyncio.to_thread(
+            prepare_encodings, model.tokenizer, texts, model.max_length, truncate, direction
         )
     except Exception as exc:  # tokenizer failures belong to this request only
         raise ApiError(422, f"could not tokenize the input: {exc}") from exc
-    total = sum(counts)
+    total = sum(len(enc.ids) for enc in encodings)
     if total > cfg.max_tokens_per_request:
         raise ApiError(
             413,
@@ -204,7 +204,7 @@ async def _embed(
             "too_large",
         )
     try:
-        future = batcher.submit(texts, total)
+        future = batcher.submit(encodings, total)
     except QueueFullError as exc:
         raise ApiError(503, str(exc), "overloaded", retry_after=cfg.retry_after_s) from None
     try:
@@ -254,7 +254,7 @@ def create_app(
         try:
             model = model_factory(config)
             state.batcher = MicroBatcher(
-                model.encode_numpy,
+                model.encode_encodings,  # the encodings _embed made: each request is tokenized once
                 max_batch_tokens=model.max_batch_tokens,  # the flag's value, or the device's default
                 max_batch_requests=config.max_batch_requests,
                 max_wait_ms=config.max_wait_ms,

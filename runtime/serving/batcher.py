@@ -17,12 +17,14 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 log = logging.getLogger("longformer2vec.serving")
 
-EncodeFn = Callable[[list[str]], np.ndarray]
+# One row per input; the inputs are whatever the encode function takes (the server queues encodings).
+EncodeFn = Callable[[list[Any]], np.ndarray]
 
 
 class QueueFullError(Exception):
@@ -41,7 +43,7 @@ class BatchStats:
 
 @dataclass
 class _Job:
-    texts: list[str]
+    inputs: list[Any]
     tokens: int
     future: Future[np.ndarray] = field(default_factory=Future)
 
@@ -50,7 +52,7 @@ class MicroBatcher:
     """Queue of embedding jobs served by one worker thread that merges them into model calls.
 
     `submit` is thread-safe and returns a `concurrent.futures.Future` resolving to a float32 array
-    [len(texts), dim] (in the job's own order), or to the exception of that job's model call.
+    [len(inputs), dim] (in the job's own order), or to the exception of that job's model call.
     `capacity` bounds the jobs queued or running; beyond it `submit` raises `QueueFullError`.
     """
 
@@ -89,9 +91,9 @@ class MicroBatcher:
         self._thread.start()
 
     # ------------------------------------------------------------------ callers
-    def submit(self, texts: Sequence[str], tokens: int) -> Future[np.ndarray]:
-        """Queue one request's texts (already validated); `tokens` is their total token count."""
-        job = _Job(list(texts), int(tokens))
+    def submit(self, inputs: Sequence[Any], tokens: int) -> Future[np.ndarray]:
+        """Queue one request's inputs (already validated); `tokens` is their total token count."""
+        job = _Job(list(inputs), int(tokens))
         with self._cond:
             if self._closing:
                 raise QueueFullError("server is shutting down")
@@ -168,10 +170,10 @@ class MicroBatcher:
     def _run(self, batch: list[_Job]) -> None:
         if not batch:
             return
-        texts = [t for job in batch for t in job.texts]
+        inputs = [item for job in batch for item in job.inputs]
         start = time.perf_counter()
         try:
-            vectors = self._encode(texts)
+            vectors = self._encode(inputs)
         except Exception as exc:  # noqa: BLE001 - handed to the caller(s) through their futures
             if len(batch) == 1:
                 batch[0].future.set_exception(exc)
@@ -184,10 +186,10 @@ class MicroBatcher:
         if self._on_batch is not None:
             tokens = sum(job.tokens for job in batch)
             try:
-                self._on_batch(BatchStats(len(batch), len(texts), tokens, time.perf_counter() - start))
+                self._on_batch(BatchStats(len(batch), len(inputs), tokens, time.perf_counter() - start))
             except Exception:  # metrics must never lose a caller's result
                 log.exception("on_batch hook failed")
         offset = 0
         for job in batch:
-            job.future.set_result(vectors[offset : offset + len(job.texts)])
-            offset += len(job.texts)
+            job.future.set_result(vectors[offset : offset + len(job.inputs)])
+            offset += len(job.inputs)

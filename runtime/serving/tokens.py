@@ -9,16 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tokenizers import Tokenizer
+from tokenizers import Encoding, Tokenizer
 
 from ..common import content_span
 
 DIRECTIONS = ("right", "left")
-
-
-def count_tokens(tokenizer: Tokenizer, texts: Sequence[str]) -> list[int]:
-    """Tokens per text, specials included (the runtime's tokenizer has no truncation)."""
-    return [len(enc.ids) for enc in tokenizer.encode_batch(list(texts))]
 
 
 def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: str = "right") -> str:
@@ -56,15 +51,15 @@ def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: s
     return ""
 
 
-def prepare_texts(
+def prepare_encodings(
     tokenizer: Tokenizer, texts: Sequence[str], max_length: int, truncate: bool, direction: str = "right"
-) -> tuple[list[str], list[int]]:
-    """(texts to embed, token count of each): truncated to `max_length` tokens when asked."""
-    texts = list(texts)
-    counts = count_tokens(tokenizer, texts)
+) -> list[Encoding]:
+    """Each text's encoding (its token count is ``len(encoding.ids)``), of the text truncated to
+    `max_length` tokens when asked. The runtime embeds these encodings as they are
+    (:meth:`Longformer2Vec.encode_encodings`), so a request is tokenized once."""
+    encodings = tokenizer.encode_batch(list(texts))
     if truncate:
-        for i, n in enumerate(counts):
-            if n > max_length:
-                texts[i] = truncate_text(tokenizer, texts[i], max_length, direction)
-                counts[i] = len(tokenizer.encode(texts[i]).ids)
-    return texts, counts
+        for i, enc in enumerate(encodings):
+            if len(enc.ids) > max_length:
+                encodings[i] = tokenizer.encode(truncate_text(tokenizer, texts[i], max_length, direction))
+    return encodings
