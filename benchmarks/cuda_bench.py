@@ -138,7 +138,7 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         (
-            f"fp16 graph parity ({source}), exporter's 14 cases up to "
+            f"fp16 graph parity ({source}), exporter's {len(report['parity_fp16'])} cases up to "
             f"{max(max(r['lengths']) for r in report['parity_fp16'])} tokens: pooled cosine >= {worst:.6f}, "
             f"token max |d| <= {worst_abs:.2e}."
         ),

@@ -73,7 +73,7 @@ def main() -> None:
             f"onnxruntime {onnxruntime.__version__}."
         ),
         "",
-        "Cases: the exporter's 14 parity cases (7 lengths and batches, each with and without global attention",
+        "Cases: the exporter's parity cases (lengths and batches, each with and without global attention",
         "on `<s>`), content from the fixed verification passage. Cosine against PyTorch eager fp32: pooled",
         "vector (minimum and mean over cases) and the minimum per-token cosine. The time column is wall time",
         "for all cases in one process, indicative only (the benchmarks report latency properly).",

@@ -271,18 +271,19 @@ class BandedLongformerSelfAttention(nn.Module):
 
         Keys and values are gathered straight from the ``[B * L, d]`` rows of each head by
         :func:`key_rows`, and the heads are concatenated back on the feature axis, so the layer makes
-        no transposed copies of q, k, v and the output; every reshape has a constant shape, so the
-        chains add no shape arithmetic. Measured faster on the CPU (benchmarks/RESULTS.md); twice the
-        nodes, so the fp16 CUDA graph, which pays per kernel launch, keeps the batched layout.
+        no transposed copies of q, k, v and the output; the only reshapes whose shape follows the input
+        are q's and the bias's, once per layer. Measured faster on the CPU (benchmarks/RESULTS.md); twice
+        the nodes, so the fp16 CUDA graph, which pays per kernel launch, keeps the batched layout.
         """
         batch, seq_len, embed = q.shape
         head_dim = self.head_dim
-        block = query_block(self.window)
-        bias = bias.reshape(rows.shape[0], block, rows.shape[1])  # [B * n, s, G + C]
+        num_rows = rows.shape[0]  # B * n query blocks; a block holds s queries, or all L when L < s
+        bias = bias.reshape(num_rows, -1, rows.shape[1])  # [B * n, s, G + C]
+        q_blocks = q.reshape(num_rows, -1, embed)  # [B * n, s, D]
         outs = []
         for head in range(self.num_heads):
             cols = slice(head * head_dim, (head + 1) * head_dim)
-            q_h = q[:, :, cols].reshape(-1, block, head_dim)  # [B * n, s, d]
+            q_h = q_blocks[:, :, cols]  # [B * n, s, d]
             k_h = k[:, :, cols].reshape(-1, head_dim)[rows]  # [B * n, G + C, d]
             v_h = v[:, :, cols].reshape(-1, head_dim)[rows]
             probs = torch.softmax(torch.matmul(q_h, k_h.transpose(-1, -2)) + bias, dim=-1)

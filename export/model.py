@@ -44,11 +44,21 @@ def attention_windows(config) -> list[int]:
 def pad_multiple(config, layout: str = "cpu") -> int:
     """Padded lengths must be a multiple of every layer's query block (:func:`.attention.query_block`,
     half the one-sided window): their least common multiple. Smaller than the window itself, so less
-    padding is computed (a 513-token input runs as 640 tokens, not 768, in longformer-base). The
-    ``fused`` layout's kernel needs multiples of each (two-sided) window instead."""
+    padding is computed (a 513-token input runs as 640 tokens, not 768, in longformer-base). An input
+    no longer than every block (:func:`unpadded_up_to`) is not padded at all. The ``fused`` layout's
+    kernel needs multiples of each (two-sided) window instead, whatever the length."""
     windows = attention_windows(config)
     blocks = windows if layout == "fused" else [query_block(w // 2) for w in windows]
     return reduce(lambda a, b: a * b // math.gcd(a, b), blocks)
+
+
+def unpadded_up_to(config, layout: str = "cpu") -> int:
+    """Longest input the graph runs as it is, without padding: one query block of its own length in
+    every layer (the smallest block; 128 tokens in base), so a 14-token sentence costs 14 tokens of
+    work, not 128. 0 for the ``fused`` layout, whose kernel always needs whole windows."""
+    if layout == "fused":
+        return 0
+    return min(query_block(w // 2) for w in attention_windows(config))
 
 
 def max_length(config) -> int:
@@ -91,6 +101,7 @@ class LongformerForExport(nn.Module):
                 raise ValueError(f"attention windows must be positive and even, got {w}")
         self.pad_token_id = int(config.pad_token_id)
         self.pad_multiple = pad_multiple(config, layout)
+        self.unpadded_up_to = unpadded_up_to(config, layout)
         self.layout = layout
         self.max_length = max_length(config)
         self.embeddings = hf_model.embeddings
@@ -116,6 +127,7 @@ class LongformerForExport(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         seq_len = input_ids.shape[1]
         pad = (self.pad_multiple - seq_len % self.pad_multiple) % self.pad_multiple
+        pad = pad * (seq_len > self.unpadded_up_to)  # a short input is one block as it is (traced, no branch)
         ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
         is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)

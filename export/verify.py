@@ -16,6 +16,7 @@ import torch
 
 from ..common import mean_pooling
 from ..manifest import format_parity_table
+from .attention import query_block
 
 # Minimum cosine of the pooled vector per precision; export refuses to finish below these.
 POOLED_COSINE_THRESHOLDS = {"fp32": 0.9999, "fp16": 0.999, "int8": 0.99}
@@ -76,8 +77,11 @@ def case_lengths(max_len: int, window: int) -> dict[str, list[int]]:
     not_multiple = window + window // 2 + 3
     if not_multiple % window == 0:
         not_multiple += 1
+    block = query_block(window // 2)  # inputs up to one block run unpadded (export.model.unpadded_up_to)
     return {
         "one_token": [3],
+        "one_block": [clip(block)],
+        "one_block_plus_one": [clip(block + 1)],
         "not_window_multiple": [clip(not_multiple)],
         "one_window": [clip(window)],
         "one_window_plus_one": [clip(window + 1)],

@@ -30,7 +30,7 @@ def token_budget_batches(
     lengths: Sequence[int], max_items: int, max_tokens: int, multiple: int = 1
 ) -> Iterator[list[int]]:
     """Indices of `lengths` in ascending-length batches of at most `max_items` rows and `max_tokens`
-    padded tokens (rows x longest, rounded up to `multiple`); a row longer than the budget runs alone.
+    padded tokens (rows x :func:`padded_width` of the longest); a row longer than the budget runs alone.
 
     Bounds peak memory: activations grow with batch x length, so eight 4096-token chunks in one call
     would need several GB where two do the same work with far less.
@@ -39,7 +39,7 @@ def token_budget_batches(
         raise ValueError(f"max_items and max_tokens must be >= 1, got {max_items}, {max_tokens}")
     batch: list[int] = []
     for index in sorted(range(len(lengths)), key=lengths.__getitem__):
-        width = round_up(lengths[index], multiple)  # ascending order: the new row is the longest
+        width = padded_width(lengths[index], multiple)  # ascending order: the new row is the longest
         if batch and (len(batch) == max_items or (len(batch) + 1) * width > max_tokens):
             yield batch
             batch = []
@@ -67,12 +67,19 @@ def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
+def padded_width(longest: int, multiple: int) -> int:
+    """Width of a batch whose longest row has `longest` tokens: rounded up to `multiple`, except that a
+    batch no longer than one multiple stays as it is (the graph runs an input of up to one query block
+    unpadded: a 14-token sentence costs 14 tokens, not 128; graphs that need more pad it themselves)."""
+    return longest if longest <= multiple else round_up(longest, multiple)
+
+
 def pad_batch(
     sequences: Sequence[Sequence[int]], pad_id: int, multiple: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Right-pad id lists to the longest length rounded up to `multiple`; returns int64 (ids, mask)."""
+    """Right-pad id lists to :func:`padded_width` of the longest; returns int64 (ids, mask)."""
     longest = max((len(s) for s in sequences), default=0)
-    width = round_up(max(longest, 1), multiple)
+    width = padded_width(max(longest, 1), multiple)
     ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):

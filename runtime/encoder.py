@@ -71,7 +71,8 @@ class Longformer2Vec:
       is the mean of the window vectors weighted by each window's token count (specials included),
       taken before optional L2 normalisation. With `pooling="cls"` the window CLS vectors are combined
       the same way.
-    * Batches are sorted by length and padded (mask 0) to a multiple of the manifest's `pad_multiple`;
+    * Batches are sorted by length and padded (mask 0) to a multiple of the manifest's `pad_multiple`
+      (a batch no longer than one multiple, e.g. of sentences, is left as it is: the graph runs it unpadded);
       masked mean pooling makes padding irrelevant, so `bulk_encode(t)[i] == encode(t[i])` up to float noise.
       A batch holds at most `batch_size` rows and `max_batch_tokens` padded tokens, which bounds peak
       memory on long documents. The default depends on the device (:func:`default_max_batch_tokens`):

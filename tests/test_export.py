@@ -113,6 +113,42 @@ def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
     assert np.abs(hidden[mask.astype(bool)] - ref[mask.astype(bool)]).max() < 1e-4
 
 
+@pytest.mark.parametrize("layout", ["cpu", "gpu"])
+def test_inputs_up_to_one_block_run_unpadded(tmp_path: Path, layout: str) -> None:
+    """Query blocks of 8 and 4 tokens (windows 32/16/32): an input of up to 4 tokens is one block as it
+    is in every layer (a sentence costs its own length, not a padded block), longer ones are padded to
+    the blocks' multiple (8); both match HF, in one batch or alone."""
+    import onnx
+
+    from longformer2vec.export.convert import export_onnx
+    from longformer2vec.export.model import LongformerForExport
+
+    hf_dir = make_random_longformer(tmp_path / "hf", "tiny", attention_window=[32, 16, 32], seed=5)
+    wrapper = LongformerForExport(LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False), layout)
+    assert (wrapper.pad_multiple, wrapper.unpadded_up_to) == (8, 4)
+    graph = export_onnx(wrapper.eval(), tmp_path / "model.onnx")
+    embedded = next(n for n in graph.graph.node if n.op_type == "LayerNormalization").output[0]
+    graph.graph.output.append(onnx.helper.make_tensor_value_info(embedded, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(graph.SerializeToString(), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(1)
+    for lengths, global_rows, width in [
+        ([1], [[0]], 1),
+        ([3], [[]], 3),
+        ([4, 2], [[0], [0]], 4),
+        ([5], [[]], 8),
+        ([9, 4], [[0], []], 16),
+        ([40], [[0, 39]], 40),
+    ]:
+        ids, mask, glob = _random_batch(rng, lengths, 200, global_rows)
+        hidden, _, states = session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "global_attention_mask": glob}
+        )
+        assert states.shape[1] == width, (lengths, states.shape)  # the length the layers ran at
+        ref = _hf_states(hf_dir, ids, mask, glob)
+        real = mask.astype(bool)
+        assert np.abs(hidden[real] - ref[real]).max() < 1e-4, lengths
+
+
 def test_default_layout_by_precision_and_width() -> None:
     from types import SimpleNamespace
 

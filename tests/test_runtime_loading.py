@@ -161,9 +161,12 @@ def test_packaged_cards(model_id: str, length: str, repo: str) -> None:
 
 
 def test_numpy_helpers() -> None:
-    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=1, multiple=4)
+    ids, mask = pad_batch([[5, 6, 7, 2, 3], [8]], pad_id=1, multiple=4)
     assert ids.dtype == np.int64 and mask.dtype == np.int64
-    assert ids.tolist() == [[5, 6, 7, 1], [8, 1, 1, 1]] and mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    assert ids.tolist() == [[5, 6, 7, 2, 3, 1, 1, 1], [8, 1, 1, 1, 1, 1, 1, 1]]
+    assert mask.tolist() == [[1] * 5 + [0] * 3, [1] + [0] * 7]
+    ids, mask = pad_batch([[5, 6, 7], [8]], pad_id=1, multiple=4)  # within one multiple: not padded
+    assert ids.tolist() == [[5, 6, 7], [8, 1, 1]] and mask.tolist() == [[1, 1, 1], [1, 0, 0]]
     assert split_long(list(range(10)), 4, 1) == [[0, 1, 2, 3], [3, 4, 5, 6], [6, 7, 8, 9]]
     assert split_long(list(range(5)), 4, 0) == [[0, 1, 2, 3], [4]]
     assert split_long(list(range(5)), 4, 99) == [[0, 1, 2, 3], [1, 2, 3, 4]]
