@@ -80,14 +80,15 @@ def case_lengths(max_len: int, window: int) -> dict[str, list[int]]:
     block = query_block(window // 2)  # inputs up to one block run unpadded (export.model.unpadded_up_to)
     return {
         "one_token": [3],
-        "one_block": [clip(block)],
-        "one_block_plus_one": [clip(block + 1)],
         "not_window_multiple": [clip(not_multiple)],
         "one_window": [clip(window)],
         "one_window_plus_one": [clip(window + 1)],
         "several_windows": [clip(3 * window + window // 4 + 1)],
         "model_max": [max_len],
         "mixed_batch": [clip(3), clip(window + 1), clip(2 * window + 7), clip(5)],
+        # last, so the cases above keep the content they were drawn before these were added
+        "one_block": [clip(block)],
+        "one_block_plus_one": [clip(block + 1)],
     }
 
 

@@ -87,14 +87,22 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
 )
 def test_graph_matches_hf_at_any_shape(tiny_hf: Path, tiny_fp32_dir: Path, lengths, global_rows) -> None:
     """Shapes never seen at trace time, several global tokens per row, rows without any."""
+    assert_matches_hf(tiny_hf, lambda *feeds: _run_graph(tiny_fp32_dir, *feeds), lengths, global_rows)
+
+
+def assert_matches_hf(
+    hf_dir: Path, run, lengths: list[int], global_rows: list[list[int]], label: str = ""
+) -> None:
+    """``run(ids, mask, global_mask) -> (hidden, pooled, ...)`` on a random batch of ``lengths`` against HF
+    eager: token states (real tokens) and pooled vectors within 1e-4."""
     rng = np.random.default_rng(sum(lengths))
     ids, mask, glob = _random_batch(rng, lengths, 200, global_rows)
-    ref = _hf_states(tiny_hf, ids, mask, glob)
-    hidden, pooled = _run_graph(tiny_fp32_dir, ids, mask, glob)
+    ref = _hf_states(hf_dir, ids, mask, glob)
+    hidden, pooled = run(ids, mask, glob)[:2]
     real = mask.astype(bool)
     diff = np.abs(hidden[real] - ref[real]).max()
     ref_pooled = (ref * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-    print(f"lengths={lengths} globals={global_rows} token max|d|={diff:.2e}")
+    print(f"{label}lengths={lengths} globals={global_rows} token max|d|={diff:.2e}")
     assert diff < 1e-4
     np.testing.assert_allclose(pooled, ref_pooled, atol=1e-4)
 

@@ -29,7 +29,7 @@ from longformer2vec.export import export_model, sha256_file
 from longformer2vec.export.convert import convert_fp16, export_onnx
 from longformer2vec.export.fused_attention import OP_DOMAIN, OP_TYPE, reference_longformer_attention
 from longformer2vec.export.model import LongformerForExport
-from tests.test_export import _hf_states, _random_batch
+from tests.test_export import _hf_states, _random_batch, assert_matches_hf
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 
@@ -84,16 +84,9 @@ def test_one_fused_node_per_layer(fused_graph: Path) -> None:
     ],
 )
 def test_fused_graph_matches_hf(tiny_hf: Path, fused_graph: Path, lengths, global_rows) -> None:
-    rng = np.random.default_rng(sum(lengths))
-    ids, mask, glob = _random_batch(rng, lengths, 200, global_rows)
-    ref = _hf_states(tiny_hf, ids, mask, glob)
-    hidden, pooled = _run_reference(fused_graph, ids, mask, glob)
-    real = mask.astype(bool)
-    diff = np.abs(hidden[real] - ref[real]).max()
-    print(f"fused, lengths={lengths} globals={global_rows}: token max|d|={diff:.2e}")
-    assert diff < 1e-4
-    ref_pooled = (ref * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
-    np.testing.assert_allclose(pooled, ref_pooled, atol=1e-4)
+    assert_matches_hf(
+        tiny_hf, lambda *feeds: _run_reference(fused_graph, *feeds), lengths, global_rows, "fused, "
+    )
 
 
 def test_unsupported_global_masks_come_out_nan(tiny_hf: Path, fused_graph: Path) -> None:
