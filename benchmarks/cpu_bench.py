@@ -35,7 +35,7 @@ import numpy as np
 from results_file import cpu_model, publish  # benchmarks/ is on sys.path: scripts run from there
 
 HERE = Path(__file__).resolve().parent
-LENGTHS = (512, 1024, 2048, 4096)
+LENGTHS = (16, 128, 512, 1024, 2048, 4096)  # 16 and 128: sentences, which run unpadded
 PATHS = ("eager", "hf-traced", "fp32", "int8")
 
 
