@@ -33,7 +33,8 @@ window size and shared by all layers with that window (:func:`local_band_bias`).
 ``w / 2`` rather than ``w`` mean ``2.5w`` keys per block instead of ``3w``, a sixth less score
 work and memory traffic, which measured faster than both ``w`` and ``w / 4``; the padded length
 only has to be a multiple of ``s`` (the model pads to the least common multiple of its layers'
-query blocks).
+query blocks), and an input no longer than ``s`` needs no padding at all: it is one block of ``L``
+queries (``n = 1``), which every function here handles as it is.
 
 Two layouts of the same ops (:class:`BandedLongformerSelfAttention`). *Batched*: every head at
 once, scores ``[B, H, n, s, G + C]``, fewest nodes, used by the fp16 CUDA graph where each kernel
