@@ -29,6 +29,7 @@ def _summary(manifest: Manifest) -> str:
         f"max_length:     {manifest.max_length}",
         f"pad_multiple:   {manifest.pad_multiple}",
         f"attention:      {len(manifest.attention_windows)} layers, windows {windows}",
+        f"layout:         {manifest.layout or 'unrecorded'}",
         f"pooling:        {manifest.pooling}",
         f"created:        {manifest.created}",
     ]

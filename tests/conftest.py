@@ -70,5 +70,9 @@ def tiny_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
-    assert "parity int8" in res.stderr and "precision:      int8" in res.stdout
+    assert (
+        "parity int8" in res.stderr
+        and "precision:      int8" in res.stdout
+        and "layout:         gpu" in res.stdout
+    )
     return out

@@ -45,6 +45,7 @@ def test_cli_info(stub_dir: Path) -> None:
     res = _run("longformer2vec.cli", "info", str(stub_dir))
     assert res.returncode == 0, res.stderr
     assert "stub/longformer-tiny" in res.stdout and "parity fp32" in res.stdout and "one_token" in res.stdout
+    assert "layout:         unrecorded" in res.stdout  # the stub's manifest predates layouts
 
 
 def test_cli_embed(stub_dir: Path) -> None:
