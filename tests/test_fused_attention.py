@@ -125,6 +125,40 @@ def test_fp16_conversion_keeps_the_fused_nodes_intact(
     assert cosines.min() > 0.9999, cosines
 
 
+def test_fused_export_end_to_end_with_a_stand_in_for_cuda(tiny_hf: Path, tmp_path: Path, monkeypatch) -> None:
+    """export_model(layout="fused") as it runs on a CUDA machine, with ONNX's reference evaluator standing
+    in for ORT's CUDA session: the parity gate, the fp16 conversion, the labels and the manifest."""
+
+    requested = []
+
+    class ReferenceSession:
+        def __init__(self, path, options=None, providers=None) -> None:
+            requested.append(providers[0])
+            self.evaluator = ReferenceEvaluator(str(path), new_ops=[LongformerAttention])
+
+        def get_providers(self) -> list[str]:
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def run(self, names, feeds):
+            return self.evaluator.run(names, feeds)
+
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    monkeypatch.setattr(ort, "InferenceSession", ReferenceSession)
+    out = export_model(
+        str(tiny_hf), tmp_path / "fused", precision="fp16", layout="fused", progress=lambda _: None
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["layout"] == "fused" and manifest["precision"] == "fp16" and manifest["pad_multiple"] == 8
+    assert set(manifest["parity"]) == {"fp32 on CUDAExecutionProvider", "fp16 on CUDAExecutionProvider"}
+    assert min(r["pooled_min_cosine"] for r in manifest["parity"]["fp16 on CUDAExecutionProvider"]) > 0.999
+    graph = onnx.load(str(out / "model.onnx"))
+    assert sum(n.op_type == OP_TYPE for n in graph.graph.node) == 3
+    # fp32 checked on CUDA with TF32 off (the 1e-3 token gate), then fp16 on CUDA
+    assert requested == [("CUDAExecutionProvider", {"use_tf32": "0"}), ("CUDAExecutionProvider", {})]
+
+
 @pytest.mark.skipif(HAS_CUDA, reason="this onnxruntime has CUDA: the fused export is possible here")
 def test_fused_export_needs_cuda(tmp_path: Path, tiny_hf: Path) -> None:
     with pytest.raises(ValueError, match="CUDA kernel only"):
