@@ -23,11 +23,18 @@ def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: s
     new edge, so the cut moves one token further until the text fits. The runtime then embeds exactly
     that text, so the vector equals `Longformer2Vec.encode(truncated_text)`.
     """
+    return _truncated(tokenizer, text, tokenizer.encode(text), max_length, direction)[0]
+
+
+def _truncated(
+    tokenizer: Tokenizer, text: str, enc: Encoding, max_length: int, direction: str
+) -> tuple[str, Encoding]:
+    """:func:`truncate_text` from the text's encoding `enc`; also returns the kept text's encoding (the
+    one the fitting test made), so no caller tokenizes the text or its cut again."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
-    enc = tokenizer.encode(text)
     if len(enc.ids) <= max_length:
-        return text
+        return text, enc
     first, end = content_span(enc.special_tokens_mask)
     n_specials = len(enc.ids) - (end - first)
     keep = max_length - n_specials
@@ -35,20 +42,14 @@ def truncate_text(tokenizer: Tokenizer, text: str, max_length: int, direction: s
         raise ValueError(f"max_length {max_length} leaves no room next to {n_specials} special tokens")
     offsets = enc.offsets
     if direction == "right":
-        k = first + keep - 1  # last content token kept
-        while k >= first:
-            candidate = text[: offsets[k][1]]
-            if len(tokenizer.encode(candidate).ids) <= max_length:
-                return candidate
-            k -= 1
+        cuts = (text[: offsets[k][1]] for k in range(first + keep - 1, first - 1, -1))  # last token kept
     else:
-        k = end - keep  # first content token kept
-        while k < end:
-            candidate = text[offsets[k][0] :]
-            if len(tokenizer.encode(candidate).ids) <= max_length:
-                return candidate
-            k += 1
-    return ""
+        cuts = (text[offsets[k][0] :] for k in range(end - keep, end))  # first token kept
+    for candidate in cuts:
+        candidate_enc = tokenizer.encode(candidate)
+        if len(candidate_enc.ids) <= max_length:
+            return candidate, candidate_enc
+    return "", tokenizer.encode("")
 
 
 def prepare_encodings(
@@ -61,5 +62,5 @@ def prepare_encodings(
     if truncate:
         for i, enc in enumerate(encodings):
             if len(enc.ids) > max_length:
-                encodings[i] = tokenizer.encode(truncate_text(tokenizer, texts[i], max_length, direction))
+                encodings[i] = _truncated(tokenizer, texts[i], enc, max_length, direction)[1]
     return encodings
