@@ -131,58 +131,42 @@ class LongformerForExport(nn.Module):
         ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
         is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
+        inputs = self._attention_inputs(ids.shape[1], is_real, is_global)
+
+        hidden = self.embed(ids)
+        for layer, attention in zip(self.layers, self.attentions, strict=True):
+            attn = attention(hidden, *inputs[attention.window])
+            hidden = layer.attention.output(attn, hidden)
+            hidden = layer.output(layer.intermediate(hidden), hidden)
         if self.layout == "fused":
-            hidden = self._fused_layers(ids, is_real, is_global)
-        else:
-            hidden = self._banded_layers(ids, is_real, is_global)
+            # sequences whose global tokens the kernel cannot handle come out as NaN, not wrong
+            max_globals = min(attention.window for attention in self.attentions)
+            unsupported = unsupported_global_rows(is_global, max_globals)
+            hidden = hidden.masked_fill(unsupported.reshape(-1, 1, 1), float("nan"))
 
         hidden = hidden[:, :seq_len]
         weights = (attention_mask > 0).to(hidden.dtype).unsqueeze(-1)
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         return hidden, pooled
 
-    def _fused_layers(
-        self, ids: torch.Tensor, is_real: torch.Tensor, is_global: torch.Tensor
-    ) -> torch.Tensor:
-        """Encoder layers with one ``LongformerAttention`` node each; sequences whose global tokens the
-        kernel cannot handle come out as NaN (:func:`.fused_attention.unsupported_global_rows`)."""
-        mask = mask_bias(is_real)  # [B, L]: 0 for real tokens, MASK_VALUE for padding
-        global_flags = is_global.to(torch.int32)
-        hidden = self.embed(ids)
-        for layer, attention in zip(self.layers, self.attentions, strict=True):
-            attn = attention(hidden, mask, global_flags)
-            hidden = layer.attention.output(attn, hidden)
-            hidden = layer.output(layer.intermediate(hidden), hidden)
-        max_globals = min(attention.window for attention in self.attentions)
-        unsupported = unsupported_global_rows(is_global, max_globals)
-        return hidden.masked_fill(unsupported.reshape(-1, 1, 1), float("nan"))
-
-    def _banded_layers(
-        self, ids: torch.Tensor, is_real: torch.Tensor, is_global: torch.Tensor
-    ) -> torch.Tensor:
-        """Encoder layers with the banded attention of :mod:`.attention` (``cpu`` and ``gpu`` layouts)."""
+    def _attention_inputs(
+        self, seq_len: int, is_real: torch.Tensor, is_global: torch.Tensor
+    ) -> dict[int, tuple[torch.Tensor | None, ...]]:
+        """What each layer's attention takes besides the hidden states, per one-sided window: built once
+        per forward pass and shared by the layers with that window. ``fused``: the kernel's padding mask
+        and int32 global flags (:class:`.fused_attention.FusedLongformerSelfAttention`); ``cpu`` /
+        ``gpu``: the band bias, key positions, per-head key rows (``cpu`` only), padding-key bias and
+        global slots (:class:`.attention.BandedLongformerSelfAttention`)."""
+        windows = sorted({attention.window for attention in self.attentions})
+        if self.layout == "fused":
+            fused_inputs = (mask_bias(is_real), is_global.to(torch.int32))  # [B, L] each
+            return dict.fromkeys(windows, fused_inputs)
         global_index, global_valid = global_slots(is_global)
         key_bias = mask_bias(is_real).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, L]
-        windows = sorted({attention.window for attention in self.attentions})
-        keys = {w: key_positions(ids.shape[1], w, ids.device) for w in windows}
-        bias = {w: local_band_bias(is_real, is_global, global_valid, keys[w], w) for w in windows}
-        rows = {
-            w: key_rows(global_index, keys[w], ids.shape[1]) if self.layout == "cpu" else None
-            for w in windows
-        }
-
-        hidden = self.embed(ids)
-        for layer, attention in zip(self.layers, self.attentions, strict=True):
-            window = attention.window
-            attn = attention(
-                hidden,
-                bias[window],
-                keys[window],
-                rows[window],
-                key_bias,
-                global_index,
-                global_valid,
-            )
-            hidden = layer.attention.output(attn, hidden)
-            hidden = layer.output(layer.intermediate(hidden), hidden)
-        return hidden
+        inputs = {}
+        for w in windows:
+            keys = key_positions(seq_len, w, is_real.device)
+            bias = local_band_bias(is_real, is_global, global_valid, keys, w)
+            rows = key_rows(global_index, keys, seq_len) if self.layout == "cpu" else None
+            inputs[w] = (bias, keys, rows, key_bias, global_index, global_valid)
+        return inputs
