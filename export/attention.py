@@ -303,7 +303,8 @@ class BandedLongformerSelfAttention(nn.Module):
     ) -> torch.Tensor:
         """One layer's attention output ``[B, L, D]``.
 
-        ``hidden`` [B, L, D] with L a multiple of the query block; ``bias`` from :func:`local_band_bias`;
+        ``hidden`` [B, L, D] with L a multiple of the query block, or at most one block; ``bias`` from
+        :func:`local_band_bias`;
         ``keys`` from :func:`key_positions`; ``rows`` from :func:`key_rows` (per-head layout only);
         ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``global_index`` /
         ``global_valid`` [B, G] from :func:`global_slots`.
