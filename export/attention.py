@@ -39,15 +39,21 @@ queries (``n = 1``), which every function here handles as it is.
 Two layouts of the same ops (:class:`BandedLongformerSelfAttention`). *Batched*: every head at
 once, scores ``[B, H, n, s, G + C]``, fewest nodes, used by the fp16 CUDA graph where each kernel
 launch costs. *Per head* (CPU graphs): one chain per head, keys and values gathered straight from
-each head's ``[B * L, d]`` rows (:func:`key_rows`) and heads concatenated back on the feature axis,
-so no transposed or padded copies of q, k, v are made.
+k and v viewed as ``[B * L * H, d]`` rows (:func:`key_rows`) and heads concatenated back on the
+feature axis, so no transposed or padded copies of q, k, v are made.
+
+Everything the layers share (bias, key indices, the query blocks' shape, the global slots) is built
+once per forward pass (:func:`band_inputs`), and the layers reshape with constant ONNX shapes
+(:mod:`.onnx_ops`), so a layer's graph holds its arithmetic and no shape arithmetic: 46 nodes per
+layer in longformer-base's batched layout after ONNX Runtime's optimizer, where traced
+``reshape(batch, seq_len, ...)`` calls had made it 130.
 
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
 is counted once. The global positions are found with ``TopK(global_mask, k=G)``, ``G`` the
 largest number of global tokens of any sequence in the batch (at least 1, so the graph has no
 zero-sized tensors; unused slots are masked). ``TopK`` with a data-dependent ``k`` is emitted
-through a small symbolic (:class:`_TopKDynamic`), the only place a value becomes a shape.
+through a small symbolic (:func:`.onnx_ops.topk_indices`), the only place a value becomes a shape.
 The ``G`` global keys are put in front of every block's ``C`` keys (and the global values in
 front of its values), so one MatMul gives the ``[s, G + C]`` scores, one Softmax normalises
 local and global columns together exactly as HF's concatenation does, and one MatMul applies
@@ -72,28 +78,17 @@ from __future__ import annotations
 
 import math
 import os
+from typing import NamedTuple
 
 import torch
 from torch import nn
+
+from .onnx_ops import gather, reshape, topk_indices
 
 # Large enough that exp() underflows to exactly 0 after max-subtraction, small enough for fp16.
 MASK_VALUE = -30000.0
 # Query block = one-sided window / this (see query_block); 1 gives the plain 3w-key layout.
 QUERY_BLOCK_DIVISOR = int(os.environ.get("LONGFORMER2VEC_QUERY_BLOCK_DIVISOR", "2"))
-
-
-class _TopKDynamic(torch.autograd.Function):
-    """``torch.topk`` whose ``k`` is a tensor: traced as ONNX TopK with a dynamic ``k`` input."""
-
-    @staticmethod
-    def forward(ctx, scores: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        return torch.topk(scores, int(k.reshape(-1)[0]), dim=1, largest=True, sorted=True).indices
-
-    @staticmethod
-    def symbolic(g, scores, k):
-        k = g.op("Reshape", k, g.op("Constant", value_t=torch.tensor([1], dtype=torch.int64)))
-        _values, indices = g.op("TopK", scores, k, axis_i=1, largest_i=1, sorted_i=1, outputs=2)
-        return indices
 
 
 def global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -108,7 +103,7 @@ def global_slots(is_global: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     count = flags.sum(dim=1).max().clamp(min=1.0).to(torch.int64)
     positions = torch.arange(seq_len, device=is_global.device, dtype=torch.float32)
     order_key = flags * 2.0 - positions / (seq_len + 1.0)
-    index = _TopKDynamic.apply(order_key, count)
+    index = topk_indices(order_key, count)
     valid = torch.gather(is_global, 1, index)
     return index, valid
 
@@ -147,26 +142,6 @@ def key_positions(seq_len: int, window: int, device: torch.device | None = None)
 def in_band(query: torch.Tensor, key: torch.Tensor, window: int) -> torch.Tensor:
     """Longformer's sliding window: a query at position ``i`` sees the key at ``j`` iff ``|i - j| <= w``."""
     return (query - key).abs() <= window
-
-
-def blocks_with_neighbours(
-    x: torch.Tensor, keys: torch.Tensor, shared: torch.Tensor | None = None
-) -> torch.Tensor:
-    """[B, H, L, X] -> [B, H, n, S + C, X]: every key (or value) a query block sees (batched layout).
-
-    For block b: the ``S`` rows of ``shared`` [B, H, S, X] (the global keys or values, the same for
-    every block), then the rows ``keys[b]`` (:func:`key_positions`). Built with one Gather, which
-    writes the block tensor once.
-    """
-    batch, heads, seq_len, last = x.shape
-    index, source = keys, x
-    if shared is not None:
-        num_shared = shared.shape[2]
-        shared_rows = torch.arange(num_shared, device=x.device) + seq_len
-        index = torch.cat([shared_rows.unsqueeze(0).expand(keys.shape[0], num_shared), keys], dim=1)
-        source = torch.cat([x, shared], dim=2)
-    gathered = torch.index_select(source, 2, index.reshape(-1))
-    return gathered.reshape(batch, heads, keys.shape[0], index.shape[1], last)
 
 
 def key_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -215,6 +190,79 @@ def local_band_bias(
     return mask_bias(torch.cat([slots, local], dim=3)).unsqueeze(1)
 
 
+class BandInputs(NamedTuple):
+    """What every layer with one window size takes besides its hidden states, built once per forward pass
+    (:func:`band_inputs`): no layer repeats index or shape arithmetic, so a layer's graph is its
+    arithmetic plus constant-shape Reshapes. ``n`` query blocks of ``s`` queries, ``G`` global slots,
+    ``C`` window keys, ``H`` heads of ``d`` features, ``D = H * d``.
+
+    - ``bias``: the scores' additive mask, per head ``[B * n, s, G + C]``, batched ``[B, 1, n, s, G + C]``;
+    - ``key_index``: per head, ``H`` tensors ``[B * n, G + C]``, rows of k viewed as ``[B * L * H, d]``;
+      batched, one ``[n, G + C]``, positions in k with the global keys appended (``L + G`` rows);
+    - ``query_shape``: Reshape target of q into blocks, per head ``[B * n, -1, D]``, batched
+      ``[0, 0, n, -1, d]``;
+    - ``key_bias`` ``[B, 1, 1, L]``: padding keys, for the global rows;
+    - ``slot_rows`` ``[B, G, D]`` int64: each global slot's position along the sequence axis;
+    - ``slot_valid`` ``[B, G, 1]`` bool: the slot is in use;
+    - ``slot_heads`` (batched only) ``[B, H, G, d]``: the slots' positions in ``[B, H, L, d]``.
+    """
+
+    bias: torch.Tensor
+    key_index: tuple[torch.Tensor, ...]
+    query_shape: torch.Tensor
+    key_bias: torch.Tensor
+    slot_rows: torch.Tensor
+    slot_valid: torch.Tensor
+    slot_heads: torch.Tensor | None
+
+
+def _dims(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
+    """``x.shape[first:last]`` as an int64 tensor (traced as Shape + Slice, so it follows the input)."""
+    return torch._shape_as_tensor(x)[first:last].to(torch.int64)
+
+
+def band_inputs(
+    is_real: torch.Tensor,
+    is_global: torch.Tensor,
+    windows: list[int],
+    num_heads: int,
+    head_dim: int,
+    per_head: bool,
+) -> dict[int, BandInputs]:
+    """:class:`BandInputs` per one-sided window, for inputs of padded length ``L`` (a multiple of every
+    window's query block, or at most one block)."""
+    batch, seq_len = is_real.shape
+    embed = num_heads * head_dim
+    global_index, global_valid = global_slots(is_global)
+    num_slots = global_index.shape[1]
+    shared = {
+        "key_bias": mask_bias(is_real).unsqueeze(1).unsqueeze(1),
+        "slot_rows": global_index.unsqueeze(-1).expand(batch, num_slots, embed),
+        "slot_valid": global_valid.unsqueeze(-1),
+        "slot_heads": None
+        if per_head
+        else global_index.reshape(batch, 1, num_slots, 1).expand(batch, num_heads, num_slots, head_dim),
+    }
+    inputs = {}
+    for w in windows:
+        keys = key_positions(seq_len, w, is_real.device)
+        bias = local_band_bias(is_real, is_global, global_valid, keys, w)
+        if per_head:
+            rows = key_rows(global_index, keys, seq_len) * num_heads
+            key_index = tuple(rows + head for head in range(num_heads))
+            bias = bias.reshape(rows.shape[0], -1, rows.shape[1])
+            query_shape = torch.cat([_dims(rows, 0, 1), torch.tensor([-1, embed])])
+        else:
+            num_blocks = keys.shape[0]
+            slot_columns = (torch.arange(num_slots, device=keys.device) + seq_len).expand(
+                num_blocks, num_slots
+            )
+            key_index = (torch.cat([slot_columns, keys], dim=1),)
+            query_shape = torch.cat([torch.tensor([0, 0]), _dims(keys, 0, 1), torch.tensor([-1, head_dim])])
+        inputs[w] = BandInputs(bias, key_index, query_shape, **shared)
+    return inputs
+
+
 class BandedLongformerSelfAttention(nn.Module):
     """Drop-in computation of ``LongformerSelfAttention`` (eval mode) that exports to ONNX.
 
@@ -232,111 +280,79 @@ class BandedLongformerSelfAttention(nn.Module):
         self.query_global = hf_self_attention.query_global
         self.key_global = hf_self_attention.key_global
         self.value_global = hf_self_attention.value_global
-        self.num_heads = hf_self_attention.num_heads
-        self.head_dim = hf_self_attention.head_dim
+        self.num_heads = int(hf_self_attention.num_heads)
+        self.head_dim = int(hf_self_attention.head_dim)
         self.window = one_sided_window
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        batch, seq_len, _ = x.shape
-        return x.reshape(batch, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+        """``[B, L, D] -> [B, H, L, d]``, one constant-shape Reshape and a Transpose."""
+        return reshape(x, [0, -1, self.num_heads, self.head_dim]).transpose(1, 2)
 
     def _local_batched(
-        self,
-        q: torch.Tensor,
-        k: torch.Tensor,
-        v: torch.Tensor,
-        bias: torch.Tensor,
-        keys: torch.Tensor,
-        global_index: torch.Tensor,
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: BandInputs
     ) -> torch.Tensor:
         """Windowed attention of every head at once, ``[B, L, D]``: each block of s queries against the
         global keys and its C neighbour keys, scores ``[B, H, n, s, G + C]``. Fewest nodes (what the
         CUDA graph wants), but the score tensor of all heads goes through memory between ops."""
-        batch, seq_len, embed = q.shape
-        heads, head_dim = self.num_heads, self.head_dim
-        num_blocks = keys.shape[0]
-        q, k, v = self._split_heads(q), self._split_heads(k), self._split_heads(v)  # [B, H, L, d]
-        num_slots = global_index.shape[1]
-        slot_index = global_index.reshape(batch, 1, num_slots, 1).expand(batch, heads, num_slots, head_dim)
-        key_blocks = blocks_with_neighbours(k, keys, torch.gather(k, 2, slot_index))
-        value_blocks = blocks_with_neighbours(v, keys, torch.gather(v, 2, slot_index))
-        q_blocks = q.reshape(batch, heads, num_blocks, seq_len // num_blocks, head_dim)
-        probs = torch.softmax(torch.matmul(q_blocks, key_blocks.transpose(-1, -2)) + bias, dim=-1)
-        out = torch.matmul(probs, value_blocks).reshape(batch, heads, seq_len, head_dim)
-        return out.transpose(1, 2).reshape(batch, seq_len, embed)
+        q_blocks = reshape(self._split_heads(q), inputs.query_shape)  # [B, H, n, s, d]
+        blocks = []
+        for x in (k, v):
+            x = self._split_heads(x)  # [B, H, L, d]
+            with_slots = torch.cat([x, torch.gather(x, 2, inputs.slot_heads)], dim=2)  # [B, H, L + G, d]
+            blocks.append(gather(with_slots, inputs.key_index[0], 2))  # [B, H, n, G + C, d]
+        key_blocks, value_blocks = blocks
+        probs = torch.softmax(torch.matmul(q_blocks, key_blocks.transpose(-1, -2)) + inputs.bias, dim=-1)
+        out = torch.matmul(probs, value_blocks)  # [B, H, n, s, d]
+        return out.permute(0, 2, 3, 1, 4).reshape_as(q)  # [B, n, s, H, d] -> [B, L, D]
 
     def _local_per_head(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor, rows: torch.Tensor
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: BandInputs
     ) -> torch.Tensor:
         """The same windowed attention as :meth:`_local_batched`, one chain of ops per head (CPU layout).
 
-        Keys and values are gathered straight from the ``[B * L, d]`` rows of each head by
-        :func:`key_rows`, and the heads are concatenated back on the feature axis, so the layer makes
-        no transposed copies of q, k, v and the output; the only reshapes whose shape follows the input
-        are q's and the bias's, once per layer. Measured faster on the CPU (benchmarks/RESULTS.md); twice
-        the nodes, so the fp16 CUDA graph, which pays per kernel launch, keeps the batched layout.
+        Keys and values are gathered straight from ``k`` and ``v`` viewed as ``[B * L * H, d]`` rows
+        (:attr:`BandInputs.key_index`), the queries split into heads by one Split, and the heads
+        concatenated back on the feature axis, so the layer makes no transposed copies of q, k, v and
+        the output. Measured faster on the CPU (benchmarks/RESULTS.md); more nodes, so the fp16 CUDA
+        graph, which pays per kernel launch, keeps the batched layout.
         """
-        batch, seq_len, embed = q.shape
         head_dim = self.head_dim
-        num_rows = rows.shape[0]  # B * n query blocks; a block holds s queries, or all L when L < s
-        bias = bias.reshape(num_rows, -1, rows.shape[1])  # [B * n, s, G + C]
-        q_blocks = q.reshape(num_rows, -1, embed)  # [B * n, s, D]
+        q_heads = reshape(q, inputs.query_shape).split(head_dim, dim=-1)  # H x [B * n, s, d]
+        k_rows, v_rows = reshape(k, [-1, head_dim]), reshape(v, [-1, head_dim])  # [B * L * H, d]
         outs = []
-        for head in range(self.num_heads):
-            cols = slice(head * head_dim, (head + 1) * head_dim)
-            q_h = q_blocks[:, :, cols]  # [B * n, s, d]
-            k_h = k[:, :, cols].reshape(-1, head_dim)[rows]  # [B * n, G + C, d]
-            v_h = v[:, :, cols].reshape(-1, head_dim)[rows]
-            probs = torch.softmax(torch.matmul(q_h, k_h.transpose(-1, -2)) + bias, dim=-1)
+        for q_h, index in zip(q_heads, inputs.key_index, strict=True):
+            k_h, v_h = gather(k_rows, index, 0), gather(v_rows, index, 0)  # [B * n, G + C, d]
+            probs = torch.softmax(torch.matmul(q_h, k_h.transpose(-1, -2)) + inputs.bias, dim=-1)
             outs.append(torch.matmul(probs, v_h))
-        return torch.cat(outs, dim=-1).reshape(batch, seq_len, embed)
+        return torch.cat(outs, dim=-1).reshape_as(q)
 
-    def forward(
-        self,
-        hidden: torch.Tensor,
-        bias: torch.Tensor,
-        keys: torch.Tensor,
-        rows: torch.Tensor | None,
-        key_bias: torch.Tensor,
-        global_index: torch.Tensor,
-        global_valid: torch.Tensor,
-    ) -> torch.Tensor:
-        """One layer's attention output ``[B, L, D]``.
-
-        ``hidden`` [B, L, D] with L a multiple of the query block, or at most one block; ``bias`` from
-        :func:`local_band_bias`;
-        ``keys`` from :func:`key_positions`; ``rows`` from :func:`key_rows` (per-head layout only);
-        ``key_bias`` [B, 1, 1, L] masks padding keys for the global rows; ``global_index`` /
-        ``global_valid`` [B, G] from :func:`global_slots`.
-        """
-        batch, _, embed = hidden.shape
+    def forward(self, hidden: torch.Tensor, inputs: BandInputs) -> torch.Tensor:
+        """One layer's attention output ``[B, L, D]``, ``hidden`` [B, L, D] with L a multiple of the
+        query block, or at most one block; ``inputs`` from :func:`band_inputs`."""
         heads, head_dim = self.num_heads, self.head_dim
+        embed = heads * head_dim
         scale = 1.0 / math.sqrt(head_dim)
 
         q = self.query(hidden) * scale  # [B, L, D]
         k = self.key(hidden)
         v = self.value(hidden)
-        if self.per_head:
-            out = self._local_per_head(q, k, v, bias, rows)
-        else:
-            out = self._local_batched(q, k, v, bias, keys, global_index)
+        local = self._local_per_head if self.per_head else self._local_batched
+        out = local(q, k, v, inputs)
 
         # ---- rows of global tokens: attention over all real tokens, global projections
-        num_slots = global_index.shape[1]
-        slot_rows = global_index.unsqueeze(-1).expand(batch, num_slots, embed)
-        slot_hidden = torch.gather(hidden, 1, slot_rows)
+        slot_hidden = torch.gather(hidden, 1, inputs.slot_rows)  # [B, G, D]
         q_g = self._split_heads(self.query_global(slot_hidden) * scale)  # [B, H, G, d]
-        w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h
+        w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h (constant)
         w_v = self.value_global.weight.reshape(heads, head_dim, embed)
         q_in_hidden = torch.matmul(q_g, w_k)  # [B, H, G, D]
-        g_scores = torch.matmul(q_in_hidden, hidden.unsqueeze(1).transpose(-1, -2)) + key_bias  # [B, H, G, L]
-        g_probs = torch.softmax(g_scores, dim=-1)
-        mixed_hidden = torch.matmul(g_probs, hidden.unsqueeze(1))  # [B, H, G, D]
+        keys = hidden.unsqueeze(1)  # [B, 1, L, D]
+        g_scores = torch.matmul(q_in_hidden, keys.transpose(-1, -2)) + inputs.key_bias  # [B, H, G, L]
+        mixed_hidden = torch.matmul(torch.softmax(g_scores, dim=-1), keys)  # [B, H, G, D]
         g_out = torch.matmul(mixed_hidden, w_v.transpose(-1, -2))  # [B, H, G, d]
         g_out = g_out + self.value_global.bias.reshape(1, heads, 1, head_dim)
-        g_out = g_out.transpose(1, 2).reshape(batch, num_slots, embed)
+        g_out = reshape(g_out.transpose(1, 2), [0, -1, embed])  # [B, G, D]
 
         # written over the local rows of the global tokens; an unused slot writes its row's own local
         # value back (TopK's positions are distinct, so no two slots write the same row)
-        g_out = torch.where(global_valid.unsqueeze(-1), g_out, torch.gather(out, 1, slot_rows))
-        return out.scatter(1, slot_rows, g_out)
+        g_out = torch.where(inputs.slot_valid, g_out, torch.gather(out, 1, inputs.slot_rows))
+        return out.scatter(1, inputs.slot_rows, g_out)

@@ -24,6 +24,7 @@ which :func:`reference_longformer_attention` restates in PyTorch:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -108,6 +109,13 @@ def _merged(*linears: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
     return weight, bias
 
 
+class FusedInputs(NamedTuple):
+    """What every fused layer takes besides its hidden states, built once per forward pass."""
+
+    mask: torch.Tensor  # [B, S] float: 0 for real tokens, very negative for padding
+    is_global: torch.Tensor  # [B, S] int32, global tokens first
+
+
 class FusedLongformerSelfAttention(nn.Module):
     """One layer's ``LongformerSelfAttention`` as a single ``LongformerAttention`` node.
 
@@ -127,17 +135,16 @@ class FusedLongformerSelfAttention(nn.Module):
         self.register_buffer("global_weight", global_weight)
         self.register_buffer("global_bias", global_bias)
 
-    def forward(self, hidden: torch.Tensor, mask: torch.Tensor, is_global: torch.Tensor) -> torch.Tensor:
-        """``hidden [B, S, D]`` with ``S`` a multiple of ``2 * window``; ``mask [B, S]`` float (0 or very
-        negative); ``is_global [B, S]`` int32, global tokens first."""
+    def forward(self, hidden: torch.Tensor, inputs: FusedInputs) -> torch.Tensor:
+        """``hidden [B, S, D]`` with ``S`` a multiple of ``2 * window``."""
         return _LongformerAttentionOp.apply(
             hidden,
             self.weight,
             self.bias,
-            mask,
+            inputs.mask,
             self.global_weight,
             self.global_bias,
-            is_global,
+            inputs.is_global,
             self.num_heads,
             self.window,
         )

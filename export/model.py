@@ -15,16 +15,8 @@ import torch
 from torch import nn
 
 from ..hub import LAYOUTS
-from .attention import (
-    BandedLongformerSelfAttention,
-    global_slots,
-    key_positions,
-    key_rows,
-    local_band_bias,
-    mask_bias,
-    query_block,
-)
-from .fused_attention import FusedLongformerSelfAttention, unsupported_global_rows
+from .attention import BandedLongformerSelfAttention, band_inputs, mask_bias, query_block
+from .fused_attention import FusedInputs, FusedLongformerSelfAttention, unsupported_global_rows
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
 OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
@@ -131,11 +123,11 @@ class LongformerForExport(nn.Module):
         ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
         is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
-        inputs = self._attention_inputs(ids.shape[1], is_real, is_global)
+        inputs = self._attention_inputs(is_real, is_global)
 
         hidden = self.embed(ids)
         for layer, attention in zip(self.layers, self.attentions, strict=True):
-            attn = attention(hidden, *inputs[attention.window])
+            attn = attention(hidden, inputs[attention.window])
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
         if self.layout == "fused":
@@ -149,24 +141,13 @@ class LongformerForExport(nn.Module):
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         return hidden, pooled
 
-    def _attention_inputs(
-        self, seq_len: int, is_real: torch.Tensor, is_global: torch.Tensor
-    ) -> dict[int, tuple[torch.Tensor | None, ...]]:
+    def _attention_inputs(self, is_real: torch.Tensor, is_global: torch.Tensor) -> dict:
         """What each layer's attention takes besides the hidden states, per one-sided window: built once
         per forward pass and shared by the layers with that window. ``fused``: the kernel's padding mask
-        and int32 global flags (:class:`.fused_attention.FusedLongformerSelfAttention`); ``cpu`` /
-        ``gpu``: the band bias, key positions, per-head key rows (``cpu`` only), padding-key bias and
-        global slots (:class:`.attention.BandedLongformerSelfAttention`)."""
+        and int32 global flags (:class:`.fused_attention.FusedInputs`); ``cpu`` / ``gpu``: the band
+        bias, key indices, block shape and global slots (:class:`.attention.BandInputs`)."""
         windows = sorted({attention.window for attention in self.attentions})
         if self.layout == "fused":
-            fused_inputs = (mask_bias(is_real), is_global.to(torch.int32))  # [B, L] each
-            return dict.fromkeys(windows, fused_inputs)
-        global_index, global_valid = global_slots(is_global)
-        key_bias = mask_bias(is_real).unsqueeze(1).unsqueeze(1)  # [B, 1, 1, L]
-        inputs = {}
-        for w in windows:
-            keys = key_positions(seq_len, w, is_real.device)
-            bias = local_band_bias(is_real, is_global, global_valid, keys, w)
-            rows = key_rows(global_index, keys, seq_len) if self.layout == "cpu" else None
-            inputs[w] = (bias, keys, rows, key_bias, global_index, global_valid)
-        return inputs
+            return dict.fromkeys(windows, FusedInputs(mask_bias(is_real), is_global.to(torch.int32)))
+        first = self.attentions[0]
+        return band_inputs(is_real, is_global, windows, first.num_heads, first.head_dim, self.layout == "cpu")

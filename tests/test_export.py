@@ -157,6 +157,46 @@ def test_inputs_up_to_one_block_run_unpadded(tmp_path: Path, layout: str) -> Non
         assert_matches_hf(hf_dir, run, lengths, global_rows, f"{layout}, ")
 
 
+@pytest.mark.parametrize("layout", ["cpu", "gpu"])
+def test_layers_carry_no_shape_arithmetic(tmp_path: Path, layout: str) -> None:
+    """Every Reshape in an attention layer takes a constant shape, one built once before the layers, or
+    the Shape of one tensor (``reshape_as``): no Shape -> Gather -> Unsqueeze -> Concat chains per layer
+    (each node is a kernel call; they were over half of longformer-base's graph). The layers' node
+    counts are equal, and the graph still matches HF at lengths it was not traced at."""
+    import collections
+
+    from longformer2vec.export.convert import export_onnx
+    from longformer2vec.export.model import LongformerForExport
+
+    hf_dir = make_random_longformer(tmp_path / "hf", "tiny", attention_window=[16, 16, 16], seed=6)
+    wrapper = LongformerForExport(LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False), layout)
+    graph = export_onnx(wrapper.eval(), tmp_path / "model.onnx").graph
+    producer = {out: node for node in graph.node for out in node.output}
+    constants = {t.name for t in graph.initializer}
+    per_layer: collections.Counter[str] = collections.Counter()
+    for node in graph.node:
+        if not node.name.startswith("/attentions."):
+            continue
+        layer = node.name.split("/")[1]
+        per_layer[layer] += 1
+        if node.op_type != "Reshape":
+            continue
+        source = producer.get(node.input[1])
+        assert (
+            node.input[1] in constants
+            or source is None
+            or source.op_type in ("Constant", "Shape")
+            or not source.name.startswith(f"/{layer}/")
+        ), f"{node.name}: shape computed in the layer by {source.op_type} {source.name}"
+    assert len(per_layer) == 3 and len(set(per_layer.values())) == 1, per_layer
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"), providers=["CPUExecutionProvider"])
+
+    def run(ids, mask, glob):
+        return session.run(None, {"input_ids": ids, "attention_mask": mask, "global_attention_mask": glob})
+
+    assert_matches_hf(hf_dir, run, [61, 7], [[0], []], f"{layout}, ")
+
+
 def test_default_layout_by_precision_and_width() -> None:
     from types import SimpleNamespace
 
