@@ -13,7 +13,8 @@ the timings). Steps, all in one process so the ratios are side by side:
 3. export the fp16 graph with ONNX Runtime's fused ``LongformerAttention`` (``layout="fused"``, one
    node per layer; verified on CUDA the same way; ``--no-fused`` skips it, a failed export is
    reported instead of timed);
-4. time batch 1 and batch 8 at 512, 1024, 2048 and 4096 tokens: HF eager fp32 and fp16 (the
+4. count each graph's nodes and host-device copies after ONNX Runtime's optimizer for the provider;
+5. time batch 1 and batch 8 at 512, 1024, 2048 and 4096 tokens: HF eager fp32 and fp16 (the
    VectorHub path: forward + masked mean), our graphs through the runtime's ``OnnxSession`` (IO
    binding on, only the pooled vector fetched), and fp16 without IO binding; medians, min, max.
 
@@ -105,14 +106,38 @@ def time_eager(
     return stats
 
 
+def graph_placement(graph: Path, providers: list[str]) -> dict:
+    """Nodes of ``graph`` after ONNX Runtime's optimizer for ``providers``, and how many of them are
+    host-device copies (``Memcpy*``: each one a transfer, and any one rules out CUDA graphs). Batch-1
+    latency on a GPU is mostly the host launching these nodes one by one, so the count explains it."""
+    import tempfile
+
+    import onnx
+    import onnxruntime as ort
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            options = ort.SessionOptions()
+            options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+            ort.InferenceSession(str(graph), options, providers=providers)
+            nodes = onnx.load(options.optimized_model_filepath, load_external_data=False).graph.node
+    except Exception as exc:  # noqa: BLE001 - a count we cannot take is reported, the timings still run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    return {
+        "nodes": len(nodes),
+        "memcpy": sum(node.op_type.startswith("Memcpy") for node in nodes),
+    }
+
+
 def time_graph(session, batch: int, length: int, vocab: int, warmup: int, repeats: int) -> dict:
     ids, mask, glob = _inputs(batch, length, vocab)
     return _stats(_time(lambda: session.run(ids, mask, glob, need_hidden=False), warmup, repeats))
 
 
 def markdown(report: dict) -> str:
+    json_path = report.get("json", "benchmarks/data/cuda_h100.json")  # older reports did not record it
     lines = [
-        "## CUDA (`python benchmarks/cuda_bench.py --json benchmarks/data/cuda_h100.json --results`)",
+        f"## CUDA (`python benchmarks/cuda_bench.py --json {json_path} --results`)",
         "",
         (
             f"GPU: {report['gpu']}; onnxruntime-gpu {report['versions']['onnxruntime']}, torch "
@@ -143,6 +168,15 @@ def markdown(report: dict) -> str:
             f"token max |d| <= {worst_abs:.2e}."
         ),
     ]
+    placement = report.get("placement")
+    if placement:
+        counts = [
+            f"{name}: {p['nodes']:,} nodes, {p['memcpy']} host-device copies"
+            if "nodes" in p
+            else f"{name}: not counted ({p['error']})"
+            for name, p in placement.items()
+        ]
+        lines += ["", "Graphs after ONNX Runtime's optimizer for this provider: " + "; ".join(counts) + "."]
     fused = report.get("parity_fp16_fused")
     if fused:
         lines += [
@@ -240,6 +274,13 @@ def main(argv: list[str] | None = None) -> int:
         graphs["ours fp16 fused"] = OnnxSession(fused_dir / "model.onnx", providers=cuda, use_io_binding=True)
     for name, session in graphs.items():
         assert session.providers == cuda, (name, session.providers)
+    graph_dirs = {"ours fp32": fp32_dir, "ours fp16": fp16_dir, "ours fp16 fused": fused_dir}
+    placement = {
+        name: graph_placement(path / "model.onnx", cuda)
+        for name, path in graph_dirs.items()
+        if path is not None
+    }
+    print("placement", placement, flush=True)
 
     timings: dict[str, dict[str, dict]] = {}
     for batch in args.batches:
@@ -273,9 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         "parity_source": f"exporter: {parity_label}, reference PyTorch fp32 on the CPU",
         "parity_fp16_fused": fused_parity,
         "fused_error": fused_error,
+        "placement": placement,
         "timings": timings,
     }
     if args.json:
+        report["json"] = str(args.json)
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     return _emit(report, args.results)
 

@@ -1,0 +1,156 @@
+"""Two or more graphs side by side: node counts and batch-1 latency, each round in fresh processes.
+
+    python benchmarks/graph_ab.py before=OLD/model.onnx after=NEW/model.onnx --lengths 16 512 4096 --results
+
+For a change to the graph itself (not the runtime), the question is whether the new graph is faster
+than the old one on the same machine at the same moment. Each round runs every graph once in its own
+fresh process (so a slow spell on a shared machine hits all of them, and no graph inherits another's
+warm caches), in turn, the order reversed every other round; the report gives the median over rounds of each process's median latency, and
+the ratio against the first graph. Node counts: in the saved graph, and after ONNX Runtime's own
+optimizer (what actually runs; every node is one kernel call, and on CUDA one step of the host-side
+launch sequence, which is what batch-1 latency on a GPU is made of at short lengths). ``--results``
+writes the ``graph-ab`` section of benchmarks/RESULTS.md (``--section`` names another, so several
+comparisons can stand side by side).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
+
+
+def feeds(length: int, vocab: int):
+    """Batch 1, ``length`` token ids valid in any vocabulary of ``vocab`` entries, no global tokens."""
+    import numpy as np
+
+    ids = np.random.default_rng(length).integers(5, max(6, vocab - 1), size=(1, length))
+    ids[0, 0], ids[0, -1] = 0, 2
+    return {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "global_attention_mask": np.zeros_like(ids),
+    }
+
+
+def worker(graph: str, lengths: list[int], threads: int) -> dict:
+    """Median milliseconds per length of one graph in this process, plus its node counts."""
+    import time
+
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(graph, load_external_data=False)
+    vocab = next(
+        (int(t.dims[0]) for t in model.graph.initializer if len(t.dims) == 2 and "word_embeddings" in t.name),
+        250,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
+        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        optimized_nodes = len(
+            onnx.load(options.optimized_model_filepath, load_external_data=False).graph.node
+        )
+    result = {"nodes": len(model.graph.node), "optimized_nodes": optimized_nodes, "ms": {}}
+    for length in lengths:
+        feed = feeds(length, vocab)
+        session.run(None, feed)
+        times = []
+        for _ in range(runs_for(length)):
+            start = time.perf_counter()
+            session.run(None, feed)
+            times.append((time.perf_counter() - start) * 1000)
+        result["ms"][str(length)] = statistics.median(times)
+    return result
+
+
+def runs_for(length: int) -> int:
+    """Enough runs for a steady median without spending minutes at 4096 tokens."""
+    return max(5, min(50, 20_000 // max(length, 1)))
+
+
+def ms(value: float) -> str:
+    """Milliseconds to three significant figures (a small model runs in a fraction of one)."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def markdown(graphs: dict[str, str], rounds: dict[str, list[dict]], lengths: list[int], threads: int) -> str:
+    labels = list(graphs)
+    first = labels[0]
+
+    def median_ms(label: str, length: int) -> float:
+        return statistics.median(r["ms"][str(length)] for r in rounds[label])
+
+    lines = [
+        f"## Graphs side by side (`python benchmarks/graph_ab.py {' '.join(sys.argv[1:])}`)",
+        "",
+        f"Batch 1, {threads} threads, random ids, no global tokens; each of {len(rounds[first])} rounds runs "
+        "every graph in a fresh process, in turn (order reversed every other round); milliseconds: median over rounds of each process's median "
+        "(min-max over rounds), ratio against `"
+        + first
+        + "`. Load average "
+        + " / ".join(f"{x:.2f}" for x in os.getloadavg())
+        + " at the end.",
+        "",
+        "| graph | nodes saved | nodes after ORT's optimizer |",
+        "|---|---|---|",
+    ]
+    for label in labels:
+        r = rounds[label][0]
+        lines.append(f"| `{label}` ({graphs[label]}) | {r['nodes']:,} | {r['optimized_nodes']:,} |")
+    lines += ["", "| tokens | " + " | ".join(f"`{label}`" for label in labels) + " |"]
+    lines.append("|---" * (len(labels) + 1) + "|")
+    for length in lengths:
+        cells = []
+        for label in labels:
+            values = [r["ms"][str(length)] for r in rounds[label]]
+            cell = f"{ms(median_ms(label, length))} ({ms(min(values))}-{ms(max(values))})"
+            if label != first:
+                cell += f" {median_ms(first, length) / median_ms(label, length):.2f}x"
+            cells.append(cell)
+        lines.append(f"| {length} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("graphs", nargs="*", help="label=path/to/model.onnx (the first is the baseline)")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[16, 128, 512, 4096])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--results", action="store_true", help="write the --section section of RESULTS.md")
+    parser.add_argument("--section", default="graph-ab", help="RESULTS.md section name (one per comparison)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.lengths, args.threads)))
+        return 0
+    if not args.graphs or any("=" not in item for item in args.graphs):
+        parser.error("give graphs as label=path/to/model.onnx")
+    graphs = dict(item.split("=", 1) for item in args.graphs)
+    rounds: dict[str, list[dict]] = {label: [] for label in graphs}
+    for number in range(args.rounds):
+        order = list(graphs.items())
+        for label, graph in order if number % 2 == 0 else order[::-1]:  # no graph always goes first
+            command = [sys.executable, __file__, "--worker", graph, "--threads", str(args.threads)]
+            command += ["--lengths", *map(str, args.lengths)]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            rounds[label].append(json.loads(output.strip().splitlines()[-1]))
+            print(f"round {number + 1} {label}: {rounds[label][-1]['ms']}", file=sys.stderr)
+    publish(args.section, markdown(graphs, rounds, args.lengths, args.threads), args.results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
