@@ -1,6 +1,8 @@
 """Two or more graphs side by side: node counts and batch-1 latency, each round in fresh processes.
 
     python benchmarks/graph_ab.py before=OLD/model.onnx after=NEW/model.onnx --lengths 16 512 4096 --results
+    python benchmarks/graph_ab.py on=G/model.onnx off=G/model.onnx \
+        --config off:session.intra_op.allow_spinning=0 --section spinning --results   # one setting
 
 For a change to the graph itself (not the runtime), the question is whether the new graph is faster
 than the old one on the same machine at the same moment. Each round runs every graph once in its own
@@ -40,7 +42,7 @@ def feeds(length: int, vocab: int):
     }
 
 
-def worker(graph: str, lengths: list[int], threads: int) -> dict:
+def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> dict:
     """Median milliseconds per length of one graph in this process, plus its node counts."""
     import time
 
@@ -55,6 +57,8 @@ def worker(graph: str, lengths: list[int], threads: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
+        for entry in config:
+            options.add_session_config_entry(*entry.split("=", 1))
         options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         optimized_nodes = len(
@@ -83,7 +87,13 @@ def ms(value: float) -> str:
     return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
-def markdown(graphs: dict[str, str], rounds: dict[str, list[dict]], lengths: list[int], threads: int) -> str:
+def markdown(
+    graphs: dict[str, str],
+    configs: dict[str, list[str]],
+    rounds: dict[str, list[dict]],
+    lengths: list[int],
+    threads: int,
+) -> str:
     labels = list(graphs)
     first = labels[0]
 
@@ -106,7 +116,8 @@ def markdown(graphs: dict[str, str], rounds: dict[str, list[dict]], lengths: lis
     ]
     for label in labels:
         r = rounds[label][0]
-        lines.append(f"| `{label}` ({graphs[label]}) | {r['nodes']:,} | {r['optimized_nodes']:,} |")
+        settings = "".join(f", `{entry}`" for entry in configs[label])
+        lines.append(f"| `{label}` ({graphs[label]}{settings}) | {r['nodes']:,} | {r['optimized_nodes']:,} |")
     lines += ["", "| tokens | " + " | ".join(f"`{label}`" for label in labels) + " |"]
     lines.append("|---" * (len(labels) + 1) + "|")
     for length in lengths:
@@ -131,24 +142,39 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--results", action="store_true", help="write the --section section of RESULTS.md")
     parser.add_argument("--section", default="graph-ab", help="RESULTS.md section name (one per comparison)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE",
+        help="an ONNX Runtime session config entry for one label's sessions (repeatable); the same graph "
+        "under two labels compares settings, e.g. off:session.intra_op.allow_spinning=0",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.lengths, args.threads)))
+        print(json.dumps(worker(args.worker, args.lengths, args.threads, args.config)))
         return 0
     if not args.graphs or any("=" not in item for item in args.graphs):
         parser.error("give graphs as label=path/to/model.onnx")
     graphs = dict(item.split("=", 1) for item in args.graphs)
+    configs: dict[str, list[str]] = {label: [] for label in graphs}
+    for item in args.config:
+        label, _, entry = item.partition(":")
+        if label not in graphs or "=" not in entry:
+            parser.error(f"--config {item!r}: want LABEL:KEY=VALUE with LABEL one of {list(graphs)}")
+        configs[label].append(entry)
     rounds: dict[str, list[dict]] = {label: [] for label in graphs}
     for number in range(args.rounds):
         order = list(graphs.items())
         for label, graph in order if number % 2 == 0 else order[::-1]:  # no graph always goes first
             command = [sys.executable, __file__, "--worker", graph, "--threads", str(args.threads)]
+            command += [f"--config={entry}" for entry in configs[label]]
             command += ["--lengths", *map(str, args.lengths)]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             rounds[label].append(json.loads(output.strip().splitlines()[-1]))
             print(f"round {number + 1} {label}: {rounds[label][-1]['ms']}", file=sys.stderr)
-    publish(args.section, markdown(graphs, rounds, args.lengths, args.threads), args.results)
+    publish(args.section, markdown(graphs, configs, rounds, args.lengths, args.threads), args.results)
     return 0
 
 
