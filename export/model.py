@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..hub import LAYOUTS
-from .attention import BandedLongformerSelfAttention, band_inputs, mask_bias, query_block
+from .attention import BandedLongformerSelfAttention, BandInputs, band_inputs, mask_bias, query_block
 from .fused_attention import FusedInputs, FusedLongformerSelfAttention, unsupported_global_rows
 
 INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
@@ -141,7 +141,9 @@ class LongformerForExport(nn.Module):
         pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
         return hidden, pooled
 
-    def _attention_inputs(self, is_real: torch.Tensor, is_global: torch.Tensor) -> dict:
+    def _attention_inputs(
+        self, is_real: torch.Tensor, is_global: torch.Tensor
+    ) -> dict[int, BandInputs | FusedInputs]:
         """What each layer's attention takes besides the hidden states, per one-sided window: built once
         per forward pass and shared by the layers with that window. ``fused``: the kernel's padding mask
         and int32 global flags (:class:`.fused_attention.FusedInputs`); ``cpu`` / ``gpu``: the band
