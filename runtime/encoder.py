@@ -83,7 +83,7 @@ class Longformer2Vec:
       models that must be resolved/exported - an exported directory has its own precision.
     * `optimized_cache=True` keeps an ONNX Runtime-optimized copy of the graph under
       `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers) so later
-      starts skip graph optimization (base int8: 1.00 -> 0.67 s, same peak RSS); ignored when
+      starts skip graph optimization (base int8: 0.75 -> 0.62 s, same peak RSS); ignored when
       `session_options` is given. Off by default: the first start writes the copy into the cache,
       which read-only deployments cannot take.
     * `use_io_binding=True` binds inputs and outputs to the session's device (ORT IO binding); off by
