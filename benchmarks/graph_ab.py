@@ -26,20 +26,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
-
-
-def feeds(length: int, vocab: int):
-    """Batch 1, ``length`` token ids valid in any vocabulary of ``vocab`` entries, no global tokens."""
-    import numpy as np
-
-    ids = np.random.default_rng(length).integers(5, max(6, vocab - 1), size=(1, length))
-    ids[0, 0], ids[0, -1] = 0, 2
-    return {
-        "input_ids": ids,
-        "attention_mask": np.ones_like(ids),
-        "global_attention_mask": np.zeros_like(ids),
-    }
+from profile_ops import batch_one_feeds  # benchmarks/ is on sys.path: scripts run from there
+from results_file import publish
 
 
 def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> dict:
@@ -66,7 +54,7 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
         )
     result = {"nodes": len(model.graph.node), "optimized_nodes": optimized_nodes, "ms": {}}
     for length in lengths:
-        feed = feeds(length, vocab)
+        feed = batch_one_feeds(length, vocab)
         session.run(None, feed)
         times = []
         for _ in range(runs_for(length)):
