@@ -13,7 +13,9 @@ the timings). Steps, all in one process so the ratios are side by side:
 3. export the fp16 graph with ONNX Runtime's fused ``LongformerAttention`` (``layout="fused"``, one
    node per layer; verified on CUDA the same way; ``--no-fused`` skips it, a failed export is
    reported instead of timed);
-4. count each graph's nodes and host-device copies after ONNX Runtime's optimizer for the provider;
+4. count each graph's nodes and host-device copies after ONNX Runtime's optimizer for the provider,
+   and profile the fp16 graphs at batch 1 (shortest and longest length): node calls per run and the
+   host's time inside them against the wall time, which says whether a call is launch-bound;
 5. time batch 1 and batch 8 at 512, 1024, 2048 and 4096 tokens: HF eager fp32 and fp16 (the
    VectorHub path: forward + masked mean), our graphs through the runtime's ``OnnxSession`` (IO
    binding on, only the pooled vector fetched), and fp16 without IO binding; medians, min, max.
@@ -25,6 +27,7 @@ the ``cuda`` section of benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
 import statistics
@@ -129,6 +132,36 @@ def graph_placement(graph: Path, providers: list[str]) -> dict:
     }
 
 
+def launch_profile(graph: Path, providers: list[str], length: int, vocab: int, runs: int = 5) -> dict:
+    """Where batch 1's time goes on ``providers``: ONNX Runtime's profiler over ``runs`` runs (after a
+    warm-up). On the CUDA provider a node's profiled time is the host's time inside it: launching its
+    kernels, which run asynchronously, or waiting on a host-device copy. When those times add up to
+    most of the wall time, the call is bound by the host's launch sequence (fewer nodes or CUDA graphs
+    help), not by the GPU's arithmetic."""
+    from profile_ops import batch_one_feeds, node_events, profiled_events
+
+    try:
+        events = profiled_events(str(graph), batch_one_feeds(length, vocab), runs, providers)
+    except Exception as exc:  # noqa: BLE001 - a profile we cannot take is reported, the timings still run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    walls = [e["dur"] / 1000 for e in events if e.get("cat") == "Session" and e["name"] == "model_run"]
+    nodes = node_events(events)
+    per_run = len(walls)  # the warm-up is profiled too; node figures are means over every run
+    host_ms: collections.Counter[str] = collections.Counter()
+    on_cpu = 0
+    for event in nodes:
+        host_ms[event["args"]["op_name"]] += event["dur"] / 1000 / per_run
+        on_cpu += event["args"].get("provider") == "CPUExecutionProvider"
+    return {
+        "length": length,
+        "wall_ms": statistics.median(walls[1:] or walls),
+        "node_calls": len(nodes) / per_run,
+        "node_calls_on_cpu": on_cpu / per_run,
+        "node_host_ms": sum(host_ms.values()),
+        "top_ops_host_ms": dict(host_ms.most_common(6)),
+    }
+
+
 def time_graph(session, batch: int, length: int, vocab: int, warmup: int, repeats: int) -> dict:
     ids, mask, glob = _inputs(batch, length, vocab)
     return _stats(_time(lambda: session.run(ids, mask, glob, need_hidden=False), warmup, repeats))
@@ -177,6 +210,8 @@ def markdown(report: dict) -> str:
             for name, p in placement.items()
         ]
         lines += ["", "Graphs after ONNX Runtime's optimizer for this provider: " + "; ".join(counts) + "."]
+    for name, rows in report.get("launch_profile", {}).items():
+        lines += ["", _launch_paragraph(name, rows)]
     fused = report.get("parity_fp16_fused")
     if fused:
         lines += [
@@ -190,6 +225,28 @@ def markdown(report: dict) -> str:
     elif report.get("fused_error"):
         lines += ["", f"fp16 fused graph: not measured, its export failed: {report['fused_error']}"]
     return "\n".join(lines)
+
+
+def _launch_paragraph(name: str, rows: list[dict]) -> str:
+    """One graph's :func:`launch_profile` rows as a sentence per length."""
+    parts = []
+    for row in rows:
+        if "error" in row:
+            parts.append(f"not profiled ({row['error']})")
+            continue
+        top = ", ".join(f"{op} {ms:.2f}" for op, ms in row["top_ops_host_ms"].items())
+        parts.append(
+            f"{row['length']} tokens: {row['wall_ms']:.2f} ms per run, {row['node_calls']:,.0f} node calls "
+            f"({row['node_calls_on_cpu']:,.0f} on the CPU provider) whose host-side time adds up to "
+            f"{row['node_host_ms']:.2f} ms ({top})"
+        )
+    return (
+        f"Where batch 1's time goes, {name} (ONNX Runtime's profiler on this provider, plain `run` with "
+        "host inputs; a node's time is the host's time inside it, launching asynchronous kernels or "
+        "waiting on a copy, so host time close to the wall time means the call is launch-bound): "
+        + "; ".join(parts)
+        + "."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -281,6 +338,13 @@ def main(argv: list[str] | None = None) -> int:
         if path is not None
     }
     print("placement", placement, flush=True)
+    profile_lengths = sorted({min(args.lengths), max(args.lengths)})
+    launch = {
+        name: [launch_profile(graph_dirs[name] / "model.onnx", cuda, n, vocab) for n in profile_lengths]
+        for name in ("ours fp16", "ours fp16 fused")
+        if graph_dirs.get(name) is not None
+    }
+    print("launch profile", json.dumps(launch), flush=True)
 
     timings: dict[str, dict[str, dict]] = {}
     for batch in args.batches:
@@ -315,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "parity_fp16_fused": fused_parity,
         "fused_error": fused_error,
         "placement": placement,
+        "launch_profile": launch,
         "timings": timings,
     }
     if args.json:

@@ -34,26 +34,41 @@ def batch_one_feeds(length: int, vocab: int = 251) -> dict[str, np.ndarray]:
     }
 
 
-def profile(graph: str, length: int, threads: int, runs: int) -> dict[str, float]:
-    """Mean kernel milliseconds per op type over ``runs`` profiled runs (after one warm-up)."""
+def profiled_events(
+    graph: str,
+    feeds: dict[str, np.ndarray],
+    runs: int,
+    providers: list[str] | None = None,
+    threads: int | None = None,
+) -> list[dict]:
+    """ONNX Runtime's profiler events of one warm-up run and ``runs`` runs of ``graph`` on ``feeds``."""
     import onnxruntime as ort
 
     with tempfile.TemporaryDirectory() as tmp:
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        if threads:
+            options.intra_op_num_threads = threads
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
-        session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
-        feeds = batch_one_feeds(length)
+        session = ort.InferenceSession(graph, options, providers=providers or ["CPUExecutionProvider"])
         for _ in range(runs + 1):
             session.run(None, feeds)
-        events = json.loads(Path(session.end_profiling()).read_text())
+        return json.loads(Path(session.end_profiling()).read_text())
+
+
+def node_events(events: list[dict]) -> list[dict]:
+    """The per-node ``*_kernel_time`` events (one per node per run; ``args`` has op_name and provider)."""
+    return [e for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")]
+
+
+def profile(graph: str, length: int, threads: int, runs: int) -> dict[str, float]:
+    """Mean kernel milliseconds per op type over ``runs`` profiled runs (after one warm-up)."""
+    nodes = node_events(profiled_events(graph, batch_one_feeds(length), runs, threads=threads))
     totals: collections.Counter[str] = collections.Counter()
     per_run: collections.Counter[str] = collections.Counter()
-    for event in events:
-        if event.get("cat") == "Node" and event["name"].endswith("_kernel_time"):
-            totals[event["args"]["op_name"]] += event["dur"] / 1000
-            per_run[event["name"]] += 1
+    for event in nodes:
+        totals[event["args"]["op_name"]] += event["dur"] / 1000
+        per_run[event["name"]] += 1
     seen = max(per_run.values(), default=1)  # the warm-up run is profiled too
     return {op: ms / seen for op, ms in totals.most_common()}
 
