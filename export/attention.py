@@ -38,15 +38,18 @@ queries (``n = 1``), which every function here handles as it is.
 
 Two layouts of the same ops (:class:`BandedLongformerSelfAttention`). *Batched*: every head at
 once, scores ``[B, H, n, s, G + C]``, fewest nodes, used by the fp16 CUDA graph where each kernel
-launch costs. *Per head* (CPU graphs): one chain per head, keys and values gathered straight from
-k and v viewed as ``[B * L * H, d]`` rows (:func:`key_rows`) and heads concatenated back on the
+launch costs: one merged q | k | v projection, one Transpose into ``[3, B, H, L, d]`` heads, and the
+keys and values of every block (global slots included) gathered straight from those heads' rows
+(:func:`head_rows`). *Per head* (CPU graphs): one chain per head, keys and values gathered straight
+from k and v viewed as ``[B * L * H, d]`` rows (:func:`key_rows`) and heads concatenated back on the
 feature axis, so no transposed or padded copies of q, k, v are made.
 
 Everything the layers share (bias, key indices, the query blocks' shape, the global slots) is built
 once per forward pass (:func:`band_inputs`), and the layers reshape with constant ONNX shapes
-(:mod:`.onnx_ops`), so a layer's graph holds its arithmetic and no shape arithmetic: 46 nodes per
-layer in longformer-base's batched layout after ONNX Runtime's optimizer, where traced
-``reshape(batch, seq_len, ...)`` calls had made it 130.
+(:mod:`.onnx_ops`), so a layer's graph holds its arithmetic and no shape arithmetic: 33 attention
+nodes per layer in longformer-base's batched layout after ONNX Runtime's optimizer (18 of them
+for the global rows), where traced ``reshape(batch, seq_len, ...)`` calls, separate q, k, v
+projections and a copy of k and v with the global keys appended had made it 130.
 
 Global keys. HF concatenates, before the softmax, the scores of every query against the keys of
 the global tokens (regular key projection), and masks the window copies of those keys so each
@@ -144,17 +147,34 @@ def in_band(query: torch.Tensor, key: torch.Tensor, window: int) -> torch.Tensor
     return (query - key).abs() <= window
 
 
-def key_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int) -> torch.Tensor:
-    """``[B * n, G + C]`` int64: the row of the flattened ``[B * L]`` sequence that each key column of
-    each query block reads, in :func:`local_band_bias`'s column order (per-head layout): the global
-    slots' own positions, then ``keys`` (:func:`key_positions`). Computed once per forward pass and window.
-    """
+def key_columns(global_index: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """``[B, n, G + C]`` int64: the sequence position each key column of each query block reads, in
+    :func:`local_band_bias`'s column order: the global slots' own positions, then ``keys``
+    (:func:`key_positions`)."""
     batch, num_slots = global_index.shape
     num_blocks, width = keys.shape
     rows = keys.unsqueeze(0).expand(batch, num_blocks, width)
     slots = global_index.unsqueeze(1).expand(batch, num_blocks, num_slots)
+    return torch.cat([slots, rows], dim=2)
+
+
+def key_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """``[B * n, G + C]`` int64: the row of the flattened ``[B * L]`` sequence that each key column of
+    each query block reads (:func:`key_columns`; per-head layout). Computed once per forward pass and window.
+    """
+    columns = key_columns(global_index, keys)
+    batch, num_blocks, width = columns.shape
     offsets = (torch.arange(batch, device=keys.device) * seq_len).reshape(batch, 1, 1)
-    return (torch.cat([slots, rows], dim=2) + offsets).reshape(batch * num_blocks, num_slots + width)
+    return (columns + offsets).reshape(batch * num_blocks, width)
+
+
+def head_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int, num_heads: int) -> torch.Tensor:
+    """``[B, H, n, G + C]`` int64: the row of ``[B, H, L, d]`` viewed as ``[B * H * L, d]`` that each key
+    column of each query block of each head reads (:func:`key_columns`; batched layout)."""
+    columns = key_columns(global_index, keys)
+    batch = columns.shape[0]
+    planes = torch.arange(batch * num_heads, device=keys.device).reshape(batch, num_heads, 1, 1) * seq_len
+    return columns.unsqueeze(1) + planes
 
 
 def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
@@ -197,14 +217,15 @@ class BandInputs(NamedTuple):
     ``C`` window keys, ``H`` heads of ``d`` features, ``D = H * d``.
 
     - ``bias``: the scores' additive mask, per head ``[B * n, s, G + C]``, batched ``[B, 1, n, s, G + C]``;
-    - ``key_index``: per head, ``H`` tensors ``[B * n, G + C]``, rows of k viewed as ``[B * L * H, d]``;
-      batched, one ``[n, G + C]``, positions in k with the global keys appended (``L + G`` rows);
+    - ``key_index``: the rows keys and values are gathered from. Per head, ``H`` tensors
+      ``[B * n, G + C]``, rows of k (and v) viewed as ``[B * L * H, d]``; batched, two tensors
+      ``[B, H, n, G + C]`` (keys, values), rows of the layer's ``[3, B, H, L, d]`` q | k | v heads
+      viewed as ``[3 * B * H * L, d]``;
     - ``query_shape``: Reshape target of q into blocks, per head ``[B * n, -1, D]``, batched
-      ``[0, 0, n, -1, d]``;
+      ``[0, 0, 0, n, -1, d]`` (of the q | k | v heads);
     - ``key_bias`` ``[B, 1, 1, L]``: padding keys, for the global rows;
     - ``slot_rows`` ``[B, G, D]`` int64: each global slot's position along the sequence axis;
-    - ``slot_valid`` ``[B, G, 1]`` bool: the slot is in use;
-    - ``slot_heads`` (batched only) ``[B, H, G, d]``: the slots' positions in ``[B, H, L, d]``.
+    - ``slot_valid`` ``[B, G, 1]`` bool: the slot is in use.
     """
 
     bias: torch.Tensor
@@ -213,7 +234,6 @@ class BandInputs(NamedTuple):
     key_bias: torch.Tensor
     slot_rows: torch.Tensor
     slot_valid: torch.Tensor
-    slot_heads: torch.Tensor | None
 
 
 def _dims(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
@@ -239,9 +259,6 @@ def band_inputs(
         "key_bias": mask_bias(is_real).unsqueeze(1).unsqueeze(1),
         "slot_rows": global_index.unsqueeze(-1).expand(batch, num_slots, embed),
         "slot_valid": global_valid.unsqueeze(-1),
-        "slot_heads": None
-        if per_head
-        else global_index.reshape(batch, 1, num_slots, 1).expand(batch, num_heads, num_slots, head_dim),
     }
     inputs = {}
     for w in windows:
@@ -253,12 +270,12 @@ def band_inputs(
             bias = bias.reshape(rows.shape[0], -1, rows.shape[1])
             query_shape = torch.cat([_dims(rows, 0, 1), torch.tensor([-1, embed])])
         else:
-            num_blocks = keys.shape[0]
-            slot_columns = (torch.arange(num_slots, device=keys.device) + seq_len).expand(
-                num_blocks, num_slots
+            rows = head_rows(global_index, keys, seq_len, num_heads)
+            plane = _dims(is_real, 0, 2).prod() * num_heads  # B * H * L rows of d: q's, then k's, then v's
+            key_index = (rows + plane, rows + 2 * plane)
+            query_shape = torch.cat(
+                [torch.tensor([0, 0, 0]), _dims(keys, 0, 1), torch.tensor([-1, head_dim])]
             )
-            key_index = (torch.cat([slot_columns, keys], dim=1),)
-            query_shape = torch.cat([torch.tensor([0, 0]), _dims(keys, 0, 1), torch.tensor([-1, head_dim])])
         inputs[w] = BandInputs(bias, key_index, query_shape, **shared)
     return inputs
 
@@ -266,9 +283,12 @@ def band_inputs(
 class BandedLongformerSelfAttention(nn.Module):
     """Drop-in computation of ``LongformerSelfAttention`` (eval mode) that exports to ONNX.
 
-    Holds references to the HF module's six projections; does not copy weights. Rows of padding
-    tokens are not zeroed as HF does: no real token reads them (padding keys are masked
-    everywhere) and the pooled output ignores them.
+    Holds references to the HF module's six projections, plus copies (buffers, written to the graph in
+    their place) of the two query projections with the ``1/sqrt(d)`` score scale folded in, and, for
+    the batched layout, of the query, key and value projections merged into one ``[3D, D]``, so a
+    layer runs one MatMul and one Add for all three and no scale Mul.
+    Rows of padding tokens are not zeroed as HF does: no real token reads them (padding keys are
+    masked everywhere) and the pooled output ignores them.
     """
 
     def __init__(self, hf_self_attention: nn.Module, one_sided_window: int, per_head: bool = False) -> None:
@@ -282,32 +302,42 @@ class BandedLongformerSelfAttention(nn.Module):
         self.value_global = hf_self_attention.value_global
         self.num_heads = int(hf_self_attention.num_heads)
         self.head_dim = int(hf_self_attention.head_dim)
+        self.scale = 1.0 / math.sqrt(self.head_dim)
         self.window = one_sided_window
+        with torch.no_grad():  # the queries' 1/sqrt(d) folded into their projections: no Mul node per layer
+            scaled = {name: getattr(self, name) for name in ("query", "query_global")}
+            for name, linear in scaled.items():
+                self.register_buffer(f"{name}_weight", linear.weight * self.scale)
+                self.register_buffer(f"{name}_bias", linear.bias * self.scale)
+            if not per_head:
+                self.register_buffer(
+                    "qkv_weight", torch.cat([self.query_weight, self.key.weight, self.value.weight])
+                )
+                self.register_buffer("qkv_bias", torch.cat([self.query_bias, self.key.bias, self.value.bias]))
 
     def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
         """``[B, L, D] -> [B, H, L, d]``, one constant-shape Reshape and a Transpose."""
         return reshape(x, [0, -1, self.num_heads, self.head_dim]).transpose(1, 2)
 
-    def _local_batched(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: BandInputs
-    ) -> torch.Tensor:
+    def _local_batched(self, hidden: torch.Tensor, inputs: BandInputs) -> torch.Tensor:
         """Windowed attention of every head at once, ``[B, L, D]``: each block of s queries against the
         global keys and its C neighbour keys, scores ``[B, H, n, s, G + C]``. Fewest nodes (what the
-        CUDA graph wants), but the score tensor of all heads goes through memory between ops."""
-        q_blocks = reshape(self._split_heads(q), inputs.query_shape)  # [B, H, n, s, d]
-        blocks = []
-        for x in (k, v):
-            x = self._split_heads(x)  # [B, H, L, d]
-            with_slots = torch.cat([x, torch.gather(x, 2, inputs.slot_heads)], dim=2)  # [B, H, L + G, d]
-            blocks.append(gather(with_slots, inputs.key_index[0], 2))  # [B, H, n, G + C, d]
-        key_blocks, value_blocks = blocks
+        CUDA graph wants): one MatMul for q | k | v, one Transpose into ``[3, B, H, L, d]`` heads, and
+        keys and values gathered straight from those heads' rows, global slots included, so no
+        per-tensor head split, key concatenation or scale Mul; but the score tensor of all heads goes
+        through memory between ops."""
+        heads, head_dim = self.num_heads, self.head_dim
+        qkv = nn.functional.linear(hidden, self.qkv_weight, self.qkv_bias)  # [B, L, 3D], q scaled
+        qkv = reshape(qkv, [0, -1, 3, heads, head_dim]).permute(2, 0, 3, 1, 4)  # [3, B, H, L, d]
+        q_blocks = reshape(qkv, inputs.query_shape)[0]  # [B, H, n, s, d]
+        rows = reshape(qkv, [-1, head_dim])  # [3 * B * H * L, d]
+        key_blocks = gather(rows, inputs.key_index[0], 0)  # [B, H, n, G + C, d]
+        value_blocks = gather(rows, inputs.key_index[1], 0)
         probs = torch.softmax(torch.matmul(q_blocks, key_blocks.transpose(-1, -2)) + inputs.bias, dim=-1)
         out = torch.matmul(probs, value_blocks)  # [B, H, n, s, d]
-        return out.permute(0, 2, 3, 1, 4).reshape_as(q)  # [B, n, s, H, d] -> [B, L, D]
+        return reshape(out.permute(0, 2, 3, 1, 4), [0, -1, heads * head_dim])  # [B, n, s, H, d] -> [B, L, D]
 
-    def _local_per_head(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, inputs: BandInputs
-    ) -> torch.Tensor:
+    def _local_per_head(self, hidden: torch.Tensor, inputs: BandInputs) -> torch.Tensor:
         """The same windowed attention as :meth:`_local_batched`, one chain of ops per head (CPU layout).
 
         Keys and values are gathered straight from ``k`` and ``v`` viewed as ``[B * L * H, d]`` rows
@@ -317,6 +347,9 @@ class BandedLongformerSelfAttention(nn.Module):
         graph, which pays per kernel launch, keeps the batched layout.
         """
         head_dim = self.head_dim
+        q = nn.functional.linear(hidden, self.query_weight, self.query_bias)  # [B, L, D], scaled
+        k = self.key(hidden)
+        v = self.value(hidden)
         q_heads = reshape(q, inputs.query_shape).split(head_dim, dim=-1)  # H x [B * n, s, d]
         k_rows, v_rows = reshape(k, [-1, head_dim]), reshape(v, [-1, head_dim])  # [B * L * H, d]
         outs = []
@@ -331,17 +364,13 @@ class BandedLongformerSelfAttention(nn.Module):
         query block, or at most one block; ``inputs`` from :func:`band_inputs`."""
         heads, head_dim = self.num_heads, self.head_dim
         embed = heads * head_dim
-        scale = 1.0 / math.sqrt(head_dim)
-
-        q = self.query(hidden) * scale  # [B, L, D]
-        k = self.key(hidden)
-        v = self.value(hidden)
-        local = self._local_per_head if self.per_head else self._local_batched
-        out = local(q, k, v, inputs)
+        out = (self._local_per_head if self.per_head else self._local_batched)(hidden, inputs)
 
         # ---- rows of global tokens: attention over all real tokens, global projections
         slot_hidden = torch.gather(hidden, 1, inputs.slot_rows)  # [B, G, D]
-        q_g = self._split_heads(self.query_global(slot_hidden) * scale)  # [B, H, G, d]
+        q_g = self._split_heads(  # [B, H, G, d], scaled
+            nn.functional.linear(slot_hidden, self.query_global_weight, self.query_global_bias)
+        )
         w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h (constant)
         w_v = self.value_global.weight.reshape(heads, head_dim, embed)
         q_in_hidden = torch.matmul(q_g, w_k)  # [B, H, G, D]

@@ -109,6 +109,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
         weight = weights.get(node.input[1])
         if weight is None or len(weight.dims) != 2:
             return True
+        if node.name.startswith("/attentions."):  # attention projections (merged q | k | v is [D, 3D])
+            return False
         rows, cols = weight.dims  # MatMul weights are [in, out]
         return ("ffn_out" in recipe.keep_fp32 and rows > cols) or (
             "ffn_in" in recipe.keep_fp32 and rows < cols

@@ -192,6 +192,39 @@ def test_layers_carry_no_shape_arithmetic(tmp_path: Path, layout: str) -> None:
     assert_matches_hf(hf_dir, lambda *feeds: _run_graph(tmp_path, *feeds), [61, 7], [[0], []], f"{layout}, ")
 
 
+def test_batched_layout_projects_qkv_once(tmp_path: Path) -> None:
+    """The batched (CUDA) layout's attention runs one [D, 3D] MatMul for queries, keys and values, the
+    1/sqrt(d) scale folded into the weights (no Mul), and gathers keys and values of the global slots
+    from the heads it already has (no Concat of k or v): each node is a kernel launch on a GPU. Both
+    layouts still match HF with global tokens in different places per row."""
+    from longformer2vec.export.convert import export_onnx
+    from longformer2vec.export.model import LongformerForExport
+
+    hf_dir = make_random_longformer(tmp_path / "hf", "tiny", attention_window=[16, 8, 16], seed=7)
+    hf = LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False)
+    embed = hf.config.hidden_size
+    for layout in ("gpu", "cpu"):
+        out = tmp_path / layout
+        out.mkdir()
+        graph = export_onnx(LongformerForExport(hf, layout).eval(), out / "model.onnx").graph
+        weights = {t.name: list(t.dims) for t in graph.initializer}
+        layer = [n for n in graph.node if n.name.startswith("/attentions.0/")]
+        matrices = [weights.get(n.input[1], []) for n in layer if n.op_type == "MatMul"]
+        projections = sorted(dims[1] for dims in matrices if len(dims) == 2)  # [in, out] linear weights
+        if layout == "gpu":
+            assert projections == [embed, 3 * embed], projections  # global query; merged q | k | v
+            assert not [n.name for n in layer if n.op_type in ("Mul", "Concat")]
+        else:
+            assert projections == [embed] * 4, projections  # global query; q, k, v per projection
+        assert_matches_hf(
+            hf_dir,
+            lambda *feeds, out=out: _run_graph(out, *feeds),
+            [40, 9, 17],
+            [[0, 39], [], [3]],
+            f"{layout}, ",
+        )
+
+
 def test_default_layout_by_precision_and_width() -> None:
     from types import SimpleNamespace
 
