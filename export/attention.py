@@ -70,8 +70,16 @@ even when no token is global, so the products are re-associated (exact in real a
     score[g, j] = q'_g . (W_k h_j + b_k) = (q'_g W_k) . h_j + const_g     (const cancels in softmax)
     out_g       = sum_j P[g, j] (W_v h_j + b_v) = W_v (sum_j P[g, j] h_j) + b_v   (rows of P sum to 1)
 
-which costs ``O(G * L * hidden)`` per head, i.e. nothing when ``G`` is 1. The results are
-scattered over the local rows of their positions (an unused slot writes its row's value back).
+which costs ``O(G * L * hidden)`` per head, i.e. nothing when ``G`` is 1. ``q'_g W_k`` and
+``W_v (...)`` are per-head products (head ``h`` uses rows ``h*d ... h*d + d - 1`` of ``W_k`` and
+``W_v``); they are written as products with the whole 2-D weights, each head's query row zeroed
+outside its own features (``head_features``) and each head's output keeping only its own features
+before the heads are summed, so the int8 quantizer reaches these weights like any other linear
+layer: the graph then reads 1-byte weights instead of two fp32 ``hidden x hidden`` matrices per
+layer at every call, global tokens or not (a 16-token input is dominated by reading weights). The
+zeroed products cost ``H`` times the arithmetic, ``O(G * H * hidden^2)`` per layer: nothing next
+to the layer's own projections. The results are scattered over the local rows of their positions
+(an unused slot writes its row's value back).
 
 Padding queries are not zeroed as in HF: no real token reads them (padding keys are masked in
 every score) and the pooled output ignores them, so their values never reach a result.
@@ -304,6 +312,9 @@ class BandedLongformerSelfAttention(nn.Module):
         self.head_dim = int(hf_self_attention.head_dim)
         self.scale = 1.0 / math.sqrt(self.head_dim)
         self.window = one_sided_window
+        # [H, D]: 1 where feature f belongs to head h (the global products with whole 2-D weights)
+        features = torch.arange(self.num_heads * self.head_dim) // self.head_dim
+        self.register_buffer("head_features", (features == torch.arange(self.num_heads).unsqueeze(1)).float())
         with torch.no_grad():  # the queries' 1/sqrt(d) folded into their projections: no Mul node per layer
             scaled = {name: getattr(self, name) for name in ("query", "query_global")}
             for name, linear in scaled.items():
@@ -362,24 +373,18 @@ class BandedLongformerSelfAttention(nn.Module):
     def forward(self, hidden: torch.Tensor, inputs: BandInputs) -> torch.Tensor:
         """One layer's attention output ``[B, L, D]``, ``hidden`` [B, L, D] with L a multiple of the
         query block, or at most one block; ``inputs`` from :func:`band_inputs`."""
-        heads, head_dim = self.num_heads, self.head_dim
-        embed = heads * head_dim
         out = (self._local_per_head if self.per_head else self._local_batched)(hidden, inputs)
 
         # ---- rows of global tokens: attention over all real tokens, global projections
         slot_hidden = torch.gather(hidden, 1, inputs.slot_rows)  # [B, G, D]
-        q_g = self._split_heads(  # [B, H, G, d], scaled
-            nn.functional.linear(slot_hidden, self.query_global_weight, self.query_global_bias)
-        )
-        w_k = self.key_global.weight.reshape(heads, head_dim, embed)  # rows of head h (constant)
-        w_v = self.value_global.weight.reshape(heads, head_dim, embed)
-        q_in_hidden = torch.matmul(q_g, w_k)  # [B, H, G, D]
+        q_g = nn.functional.linear(slot_hidden, self.query_global_weight, self.query_global_bias)  # scaled
+        q_heads = q_g.unsqueeze(2) * self.head_features  # [B, G, H, D]: row h keeps head h's features
+        q_in_hidden = torch.matmul(q_heads, self.key_global.weight)  # [B, G, H, D]
         keys = hidden.unsqueeze(1)  # [B, 1, L, D]
-        g_scores = torch.matmul(q_in_hidden, keys.transpose(-1, -2)) + inputs.key_bias  # [B, H, G, L]
-        mixed_hidden = torch.matmul(torch.softmax(g_scores, dim=-1), keys)  # [B, H, G, D]
-        g_out = torch.matmul(mixed_hidden, w_v.transpose(-1, -2))  # [B, H, G, d]
-        g_out = g_out + self.value_global.bias.reshape(1, heads, 1, head_dim)
-        g_out = reshape(g_out.transpose(1, 2), [0, -1, embed])  # [B, G, D]
+        g_scores = torch.matmul(q_in_hidden, keys.transpose(-1, -2)) + inputs.key_bias  # [B, G, H, L]
+        mixed_hidden = torch.matmul(torch.softmax(g_scores, dim=-1), keys)  # [B, G, H, D]
+        every_head = torch.matmul(mixed_hidden, self.value_global.weight.t())  # [B, G, H, D]
+        g_out = (every_head * self.head_features).sum(dim=2) + self.value_global.bias  # [B, G, D]
 
         # written over the local rows of the global tokens; an unused slot writes its row's own local
         # value back (TopK's positions are distinct, so no two slots write the same row)

@@ -93,7 +93,7 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
     """Dynamic int8 quantization of the linear layers (MatMul with a 2-D constant weight).
 
     Activations are quantized per tensor at run time (u8); weights per output channel (s8) by
-    default. The small re-associated global-attention products (3-D weights) stay fp32.
+    default. Every linear weight of the graph is 2-D, the global attention's included.
     ``reduce_range`` (7-bit weights) is only needed on CPUs without VNNI, where u8 x s8
     products can saturate; see ``benchmarks/quantization_choice.py`` for the measured figures.
     ``keep_fp32`` names linear layers left in fp32: ``ffn_out`` the feed-forward down-projections

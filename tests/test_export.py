@@ -192,11 +192,14 @@ def test_layers_carry_no_shape_arithmetic(tmp_path: Path, layout: str) -> None:
     assert_matches_hf(hf_dir, lambda *feeds: _run_graph(tmp_path, *feeds), [61, 7], [[0], []], f"{layout}, ")
 
 
-def test_batched_layout_projects_qkv_once(tmp_path: Path) -> None:
-    """The batched (CUDA) layout's attention runs one [D, 3D] MatMul for queries, keys and values, the
-    1/sqrt(d) scale folded into the weights (no Mul), and gathers keys and values of the global slots
-    from the heads it already has (no Concat of k or v): each node is a kernel launch on a GPU. Both
-    layouts still match HF with global tokens in different places per row."""
+def test_attention_projections_are_2d_and_merged_for_the_gpu(tmp_path: Path) -> None:
+    """Every weight the attention multiplies by is a 2-D [in, out] matrix, so the int8 quantizer reaches
+    all of them (the global key and value projections were 3-D per-head products, left fp32 and read
+    in full at every call, even without global tokens). The batched (CUDA) layout runs one [D, 3D]
+    MatMul for queries, keys and values, the 1/sqrt(d) scale folded into the weights (no Mul), and
+    gathers keys and values of the global slots from the heads it already has (no Concat of k or v):
+    each node is a kernel launch on a GPU. Both layouts still match HF with global tokens in
+    different places per row."""
     from longformer2vec.export.convert import export_onnx
     from longformer2vec.export.model import LongformerForExport
 
@@ -209,13 +212,14 @@ def test_batched_layout_projects_qkv_once(tmp_path: Path) -> None:
         graph = export_onnx(LongformerForExport(hf, layout).eval(), out / "model.onnx").graph
         weights = {t.name: list(t.dims) for t in graph.initializer}
         layer = [n for n in graph.node if n.name.startswith("/attentions.0/")]
-        matrices = [weights.get(n.input[1], []) for n in layer if n.op_type == "MatMul"]
-        projections = sorted(dims[1] for dims in matrices if len(dims) == 2)  # [in, out] linear weights
-        if layout == "gpu":
-            assert projections == [embed, 3 * embed], projections  # global query; merged q | k | v
-            assert not [n.name for n in layer if n.op_type in ("Mul", "Concat")]
-        else:
-            assert projections == [embed] * 4, projections  # global query; q, k, v per projection
+        matrices = [weights[n.input[1]] for n in layer if n.op_type == "MatMul" and n.input[1] in weights]
+        assert all(len(dims) == 2 for dims in matrices), matrices
+        projections = sorted(dims[1] for dims in matrices)  # output widths
+        if layout == "gpu":  # global query, key, value; merged q | k | v
+            assert projections == [embed] * 3 + [3 * embed], projections
+            assert not [n.name for n in layer if n.op_type == "Concat"]
+        else:  # q, k, v and the global three
+            assert projections == [embed] * 6, projections
         assert_matches_hf(
             hf_dir,
             lambda *feeds, out=out: _run_graph(out, *feeds),
