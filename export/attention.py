@@ -291,44 +291,40 @@ def band_inputs(
 class BandedLongformerSelfAttention(nn.Module):
     """Drop-in computation of ``LongformerSelfAttention`` (eval mode) that exports to ONNX.
 
-    Holds references to the HF module's six projections, plus copies (buffers, written to the graph in
-    their place) of the two query projections with the ``1/sqrt(d)`` score scale folded in, and, for
-    the batched layout, of the query, key and value projections merged into one ``[3D, D]``, so a
-    layer runs one MatMul and one Add for all three and no scale Mul.
+    Holds references to the HF projections it multiplies by at run time (key and value in the per-head
+    layout, global key and value in both) and copies (buffers, written to the graph in their place)
+    of the others: the query and global query projections with the ``1/sqrt(d)`` score scale folded
+    in, and for the batched layout the query, key and value projections merged into one ``[3D, D]``,
+    so a layer runs one MatMul and one Add for all three and no scale Mul.
     Rows of padding tokens are not zeroed as HF does: no real token reads them (padding keys are
     masked everywhere) and the pooled output ignores them.
     """
 
     def __init__(self, hf_self_attention: nn.Module, one_sided_window: int, per_head: bool = False) -> None:
         super().__init__()
+        hf = hf_self_attention
         self.per_head = per_head
-        self.query = hf_self_attention.query
-        self.key = hf_self_attention.key
-        self.value = hf_self_attention.value
-        self.query_global = hf_self_attention.query_global
-        self.key_global = hf_self_attention.key_global
-        self.value_global = hf_self_attention.value_global
-        self.num_heads = int(hf_self_attention.num_heads)
-        self.head_dim = int(hf_self_attention.head_dim)
-        self.scale = 1.0 / math.sqrt(self.head_dim)
+        self.key_global = hf.key_global
+        self.value_global = hf.value_global
+        self.num_heads = int(hf.num_heads)
+        self.head_dim = int(hf.head_dim)
         self.window = one_sided_window
         # [H, D]: 1 where feature f belongs to head h (the global products with whole 2-D weights)
         features = torch.arange(self.num_heads * self.head_dim) // self.head_dim
         self.register_buffer("head_features", (features == torch.arange(self.num_heads).unsqueeze(1)).float())
+        scale = 1.0 / math.sqrt(self.head_dim)
         with torch.no_grad():  # the queries' 1/sqrt(d) folded into their projections: no Mul node per layer
-            scaled = {name: getattr(self, name) for name in ("query", "query_global")}
-            for name, linear in scaled.items():
-                self.register_buffer(f"{name}_weight", linear.weight * self.scale)
-                self.register_buffer(f"{name}_bias", linear.bias * self.scale)
-            if not per_head:
-                self.register_buffer(
-                    "qkv_weight", torch.cat([self.query_weight, self.key.weight, self.value.weight])
-                )
-                self.register_buffer("qkv_bias", torch.cat([self.query_bias, self.key.bias, self.value.bias]))
-
-    def _split_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """``[B, L, D] -> [B, H, L, d]``, one constant-shape Reshape and a Transpose."""
-        return reshape(x, [0, -1, self.num_heads, self.head_dim]).transpose(1, 2)
+            self.register_buffer("query_global_weight", hf.query_global.weight * scale)
+            self.register_buffer("query_global_bias", hf.query_global.bias * scale)
+            query_weight, query_bias = hf.query.weight * scale, hf.query.bias * scale
+            if per_head:
+                self.key = hf.key
+                self.value = hf.value
+                self.register_buffer("query_weight", query_weight)
+                self.register_buffer("query_bias", query_bias)
+            else:
+                self.register_buffer("qkv_weight", torch.cat([query_weight, hf.key.weight, hf.value.weight]))
+                self.register_buffer("qkv_bias", torch.cat([query_bias, hf.key.bias, hf.value.bias]))
 
     def _local_batched(self, hidden: torch.Tensor, inputs: BandInputs) -> torch.Tensor:
         """Windowed attention of every head at once, ``[B, L, D]``: each block of s queries against the
