@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from profile_ops import batch_one_feeds  # benchmarks/ is on sys.path: scripts run from there
+from profile_ops import batch_one_feeds, for_session  # benchmarks/ is on sys.path: scripts run from there
 from results_file import publish
 
 
@@ -54,7 +54,7 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
         )
     result = {"nodes": len(model.graph.node), "optimized_nodes": optimized_nodes, "ms": {}}
     for length in lengths:
-        feed = batch_one_feeds(length, vocab)
+        feed = for_session(session, batch_one_feeds(length, vocab))
         session.run(None, feed)
         times = []
         for _ in range(runs_for(length)):

@@ -34,6 +34,13 @@ def batch_one_feeds(length: int, vocab: int = 251) -> dict[str, np.ndarray]:
     }
 
 
+def for_session(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The feeds ``session``'s graph takes: graphs exported without global tokens have no
+    ``global_attention_mask`` (and ONNX Runtime refuses inputs a graph does not have)."""
+    names = {node.name for node in session.get_inputs()}
+    return {name: value for name, value in feeds.items() if name in names}
+
+
 def profiled_events(
     graph: str,
     feeds: dict[str, np.ndarray],
@@ -51,6 +58,7 @@ def profiled_events(
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
         session = ort.InferenceSession(graph, options, providers=providers or ["CPUExecutionProvider"])
+        feeds = for_session(session, feeds)
         for _ in range(runs + 1):
             session.run(None, feeds)
         return json.loads(Path(session.end_profiling()).read_text())

@@ -76,8 +76,9 @@ def runtime_tokenizer(tokenizer):
     return backend
 
 
-def parity_cases(config, tokenizer, max_len: int | None = None) -> list:
-    """The verification cases for a model: its windows, maximum length, specials and vocabulary."""
+def parity_cases(config, tokenizer, max_len: int | None = None, global_tokens: bool = True) -> list:
+    """The verification cases for a model: its windows, maximum length, specials and vocabulary; the
+    cases with a global ``<s>`` only for a graph that takes global tokens."""
     from .model import attention_windows, max_length
     from .verify import build_cases
 
@@ -92,6 +93,7 @@ def parity_cases(config, tokenizer, max_len: int | None = None) -> list:
         suffix_ids=suffix,
         special_ids=tokenizer.all_special_ids,
         text_ids=backend.encode(VERIFICATION_TEXT, add_special_tokens=False).ids,
+        global_tokens=global_tokens,
     )
 
 
@@ -170,6 +172,7 @@ def export_model(
     int8_recipes: Sequence[Int8Recipe] | None = None,
     model_id: str | None = None,
     layout: str | None = None,
+    global_tokens: bool = True,
     progress: Callable[[str], None] = _stderr,
 ) -> Path:
     """Export ``model`` (hub id or local HF dir) to ``output_dir``; returns the directory.
@@ -181,7 +184,10 @@ def export_model(
     (``"cpu"``, ``"gpu"`` or ``"fused"``, see :class:`.model.LongformerForExport`) defaults per
     precision and model size (:func:`.model.default_layout`); all compute the same function.
     ``"fused"`` (ONNX Runtime's CUDA-only ``LongformerAttention``) is never chosen by default and
-    can only be exported where CUDA can verify it.
+    can only be exported where CUDA can verify it. ``global_tokens=False`` writes a graph without
+    global attention (no ``global_attention_mask`` input): what VectorHub's ``encode`` computes,
+    with fewer nodes (:class:`.model.LongformerForExport`); the runtime exports that one for
+    ``global_attention="none"``.
     """
     import onnx
     import onnxruntime as ort
@@ -214,7 +220,7 @@ def export_model(
     hf_model, tokenizer = load_hf(model)
     config = hf_model.config
     layout = layout or default_layout(config, precision)
-    wrapper = LongformerForExport(hf_model, layout=layout).eval()
+    wrapper = LongformerForExport(hf_model, layout=layout, global_tokens=global_tokens).eval()
 
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
@@ -225,7 +231,7 @@ def export_model(
         export_onnx(wrapper, fp32_path, opset=opset)
         hf_model.eval()
 
-        cases = parity_cases(config, tokenizer)
+        cases = parity_cases(config, tokenizer, global_tokens=global_tokens)
         references = []
         for number, case in enumerate(cases, start=1):
             globals_note = " + global <s>" if case.global_first_token else ""

@@ -81,6 +81,11 @@ zeroed products cost ``H`` times the arithmetic, ``O(G * H * hidden^2)`` per lay
 to the layer's own projections. The results are scattered over the local rows of their positions
 (an unused slot writes its row's value back).
 
+Without global tokens. A graph exported with ``global_tokens=False`` (what VectorHub's ``encode``
+runs: no ``global_attention_mask`` at all) has neither: no slots (``G = 0``, each block's columns are
+its ``C`` keys), no TopK, no global rows. In HF's terms it is the ``is_global_attn = False`` branch,
+fixed at export time instead of decided per call.
+
 Padding queries are not zeroed as in HF: no real token reads them (padding keys are masked in
 every score) and the pooled output ignores them, so their values never reach a result.
 """
@@ -155,32 +160,34 @@ def in_band(query: torch.Tensor, key: torch.Tensor, window: int) -> torch.Tensor
     return (query - key).abs() <= window
 
 
-def key_columns(global_index: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+def key_columns(global_index: torch.Tensor | None, keys: torch.Tensor, batch: int) -> torch.Tensor:
     """``[B, n, G + C]`` int64: the sequence position each key column of each query block reads, in
-    :func:`local_band_bias`'s column order: the global slots' own positions, then ``keys``
-    (:func:`key_positions`)."""
-    batch, num_slots = global_index.shape
+    :func:`local_band_bias`'s column order: the global slots' own positions (none in a graph without
+    global tokens: ``global_index`` None, ``G = 0``), then ``keys`` (:func:`key_positions`)."""
     num_blocks, width = keys.shape
     rows = keys.unsqueeze(0).expand(batch, num_blocks, width)
-    slots = global_index.unsqueeze(1).expand(batch, num_blocks, num_slots)
+    if global_index is None:
+        return rows
+    slots = global_index.unsqueeze(1).expand(batch, num_blocks, global_index.shape[1])
     return torch.cat([slots, rows], dim=2)
 
 
-def key_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int) -> torch.Tensor:
+def key_rows(global_index: torch.Tensor | None, keys: torch.Tensor, batch: int, seq_len: int) -> torch.Tensor:
     """``[B * n, G + C]`` int64: the row of the flattened ``[B * L]`` sequence that each key column of
     each query block reads (:func:`key_columns`; per-head layout). Computed once per forward pass and window.
     """
-    columns = key_columns(global_index, keys)
-    batch, num_blocks, width = columns.shape
+    columns = key_columns(global_index, keys, batch)
+    num_blocks, width = columns.shape[1:]
     offsets = (torch.arange(batch, device=keys.device) * seq_len).reshape(batch, 1, 1)
     return (columns + offsets).reshape(batch * num_blocks, width)
 
 
-def head_rows(global_index: torch.Tensor, keys: torch.Tensor, seq_len: int, num_heads: int) -> torch.Tensor:
+def head_rows(
+    global_index: torch.Tensor | None, keys: torch.Tensor, batch: int, seq_len: int, num_heads: int
+) -> torch.Tensor:
     """``[B, H, n, G + C]`` int64: the row of ``[B, H, L, d]`` viewed as ``[B * H * L, d]`` that each key
     column of each query block of each head reads (:func:`key_columns`; batched layout)."""
-    columns = key_columns(global_index, keys)
-    batch = columns.shape[0]
+    columns = key_columns(global_index, keys, batch)
     planes = torch.arange(batch * num_heads, device=keys.device).reshape(batch, num_heads, 1, 1) * seq_len
     return columns.unsqueeze(1) + planes
 
@@ -192,8 +199,8 @@ def mask_bias(allowed: torch.Tensor) -> torch.Tensor:
 
 def local_band_bias(
     is_real: torch.Tensor,
-    is_global: torch.Tensor,
-    global_valid: torch.Tensor,
+    is_global: torch.Tensor | None,
+    global_valid: torch.Tensor | None,
     keys: torch.Tensor,
     window: int,
 ) -> torch.Tensor:
@@ -202,18 +209,20 @@ def local_band_bias(
     Columns: the ``G`` global slots (kept when the slot is used), then the ``C`` keys of
     :func:`key_positions`, kept when :func:`in_band` of the query, real, and not global (global keys
     have their own columns). Computed once per forward pass and window size, shared by the layers
-    with that window.
+    with that window. A graph without global tokens passes ``is_global`` and ``global_valid`` None:
+    no slot columns (``G = 0``).
     """
     batch, seq_len = is_real.shape
     num_blocks, width = keys.shape
     block = seq_len // num_blocks
-    num_slots = global_valid.shape[1]
     queries = torch.arange(seq_len, device=keys.device).reshape(num_blocks, block, 1)
     band = in_band(queries, keys.unsqueeze(1), window)  # [n, s, C]
-    key_ok = torch.index_select(is_real & ~is_global, 1, keys.reshape(-1)).reshape(
-        batch, num_blocks, 1, width
-    )
+    local_keys = is_real if is_global is None else is_real & ~is_global
+    key_ok = torch.index_select(local_keys, 1, keys.reshape(-1)).reshape(batch, num_blocks, 1, width)
     local = band.unsqueeze(0) & key_ok  # [B, n, s, C]
+    if global_valid is None:
+        return mask_bias(local).unsqueeze(1)
+    num_slots = global_valid.shape[1]
     slots = global_valid.reshape(batch, 1, 1, num_slots).expand(batch, num_blocks, block, num_slots)
     return mask_bias(torch.cat([slots, local], dim=3)).unsqueeze(1)
 
@@ -234,14 +243,16 @@ class BandInputs(NamedTuple):
     - ``key_bias`` ``[B, 1, 1, L]``: padding keys, for the global rows;
     - ``slot_rows`` ``[B, G, D]`` int64: each global slot's position along the sequence axis;
     - ``slot_valid`` ``[B, G, 1]`` bool: the slot is in use.
+
+    The last three are None in a graph without global tokens (no slots, ``G = 0``).
     """
 
     bias: torch.Tensor
     key_index: tuple[torch.Tensor, ...]
     query_shape: torch.Tensor
-    key_bias: torch.Tensor
-    slot_rows: torch.Tensor
-    slot_valid: torch.Tensor
+    key_bias: torch.Tensor | None = None
+    slot_rows: torch.Tensor | None = None
+    slot_valid: torch.Tensor | None = None
 
 
 def _dims(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
@@ -251,34 +262,37 @@ def _dims(x: torch.Tensor, first: int, last: int) -> torch.Tensor:
 
 def band_inputs(
     is_real: torch.Tensor,
-    is_global: torch.Tensor,
+    is_global: torch.Tensor | None,
     windows: list[int],
     num_heads: int,
     head_dim: int,
     per_head: bool,
 ) -> dict[int, BandInputs]:
     """:class:`BandInputs` per one-sided window, for inputs of padded length ``L`` (a multiple of every
-    window's query block, or at most one block)."""
+    window's query block, or at most one block); ``is_global`` None for a graph without global tokens."""
     batch, seq_len = is_real.shape
     embed = num_heads * head_dim
-    global_index, global_valid = global_slots(is_global)
-    num_slots = global_index.shape[1]
-    shared = {
-        "key_bias": mask_bias(is_real).unsqueeze(1).unsqueeze(1),
-        "slot_rows": global_index.unsqueeze(-1).expand(batch, num_slots, embed),
-        "slot_valid": global_valid.unsqueeze(-1),
-    }
+    global_index = global_valid = None
+    shared = {}
+    if is_global is not None:
+        global_index, global_valid = global_slots(is_global)
+        num_slots = global_index.shape[1]
+        shared = {
+            "key_bias": mask_bias(is_real).unsqueeze(1).unsqueeze(1),
+            "slot_rows": global_index.unsqueeze(-1).expand(batch, num_slots, embed),
+            "slot_valid": global_valid.unsqueeze(-1),
+        }
     inputs = {}
     for w in windows:
         keys = key_positions(seq_len, w, is_real.device)
         bias = local_band_bias(is_real, is_global, global_valid, keys, w)
         if per_head:
-            rows = key_rows(global_index, keys, seq_len) * num_heads
+            rows = key_rows(global_index, keys, batch, seq_len) * num_heads
             key_index = tuple(rows + head for head in range(num_heads))
             bias = bias.reshape(rows.shape[0], -1, rows.shape[1])
             query_shape = torch.cat([_dims(rows, 0, 1), torch.tensor([-1, embed])])
         else:
-            rows = head_rows(global_index, keys, seq_len, num_heads)
+            rows = head_rows(global_index, keys, batch, seq_len, num_heads)
             plane = _dims(is_real, 0, 2).prod() * num_heads  # B * H * L rows of d: q's, then k's, then v's
             key_index = (rows + plane, rows + 2 * plane)
             query_shape = torch.cat(
@@ -295,27 +309,39 @@ class BandedLongformerSelfAttention(nn.Module):
     layout, global key and value in both) and copies (buffers, written to the graph in their place)
     of the others: the query and global query projections with the ``1/sqrt(d)`` score scale folded
     in, and for the batched layout the query, key and value projections merged into one ``[3D, D]``,
-    so a layer runs one MatMul and one Add for all three and no scale Mul.
+    so a layer runs one MatMul and one Add for all three and no scale Mul. With ``global_tokens=False``
+    (a graph without the ``global_attention_mask`` input) the global rows and their projections are
+    left out altogether: what VectorHub's ``encode`` computes, with 18 fewer nodes per layer.
     Rows of padding tokens are not zeroed as HF does: no real token reads them (padding keys are
     masked everywhere) and the pooled output ignores them.
     """
 
-    def __init__(self, hf_self_attention: nn.Module, one_sided_window: int, per_head: bool = False) -> None:
+    def __init__(
+        self,
+        hf_self_attention: nn.Module,
+        one_sided_window: int,
+        per_head: bool = False,
+        global_tokens: bool = True,
+    ) -> None:
         super().__init__()
         hf = hf_self_attention
         self.per_head = per_head
-        self.key_global = hf.key_global
-        self.value_global = hf.value_global
+        self.global_tokens = global_tokens
         self.num_heads = int(hf.num_heads)
         self.head_dim = int(hf.head_dim)
         self.window = one_sided_window
-        # [H, D]: 1 where feature f belongs to head h (the global products with whole 2-D weights)
-        features = torch.arange(self.num_heads * self.head_dim) // self.head_dim
-        self.register_buffer("head_features", (features == torch.arange(self.num_heads).unsqueeze(1)).float())
         scale = 1.0 / math.sqrt(self.head_dim)
+        if global_tokens:
+            self.key_global = hf.key_global
+            self.value_global = hf.value_global
+            # [H, D]: 1 where feature f belongs to head h (the global products with whole 2-D weights)
+            features = torch.arange(self.num_heads * self.head_dim) // self.head_dim
+            heads = torch.arange(self.num_heads).unsqueeze(1)
+            self.register_buffer("head_features", (features == heads).float())
+            with torch.no_grad():  # the 1/sqrt(d) folded into the projection, as for the local queries
+                self.register_buffer("query_global_weight", hf.query_global.weight * scale)
+                self.register_buffer("query_global_bias", hf.query_global.bias * scale)
         with torch.no_grad():  # the queries' 1/sqrt(d) folded into their projections: no Mul node per layer
-            self.register_buffer("query_global_weight", hf.query_global.weight * scale)
-            self.register_buffer("query_global_bias", hf.query_global.bias * scale)
             query_weight, query_bias = hf.query.weight * scale, hf.query.bias * scale
             if per_head:
                 self.key = hf.key
@@ -370,6 +396,8 @@ class BandedLongformerSelfAttention(nn.Module):
         """One layer's attention output ``[B, L, D]``, ``hidden`` [B, L, D] with L a multiple of the
         query block, or at most one block; ``inputs`` from :func:`band_inputs`."""
         out = (self._local_per_head if self.per_head else self._local_batched)(hidden, inputs)
+        if not self.global_tokens:
+            return out
 
         # ---- rows of global tokens: attention over all real tokens, global projections
         slot_hidden = torch.gather(hidden, 1, inputs.slot_rows)  # [B, G, D]

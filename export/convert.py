@@ -10,7 +10,7 @@ from pathlib import Path
 import onnx
 import torch
 
-from .model import INPUT_NAMES, OUTPUT_NAMES, LongformerForExport
+from .model import OUTPUT_NAMES, LongformerForExport
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,8 @@ INT8_RECIPES = (
 
 
 def dummy_inputs(model: LongformerForExport) -> tuple[torch.Tensor, ...]:
-    """Two sequences of different lengths, one with two global tokens, so every path is traced.
+    """Two sequences of different lengths, one with two global tokens (when the model takes them), so
+    every path is traced.
 
     The graph has no data-dependent branches, so the traced length does not matter for
     correctness; it is kept short (two blocks plus one token) to make tracing fast.
@@ -57,6 +58,8 @@ def dummy_inputs(model: LongformerForExport) -> tuple[torch.Tensor, ...]:
     ids[0, :] = token
     ids[1, : max(1, seq_len // 2)] = token
     mask = (ids != pad_token_id).to(torch.int64)
+    if not model.global_tokens:
+        return ids, mask
     global_mask = torch.zeros_like(ids)
     global_mask[0, 0] = 1
     global_mask[0, seq_len - 1] = 1
@@ -67,7 +70,7 @@ def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPS
     """Trace with the TorchScript exporter (dynamo cannot export the data-dependent TopK ``k``)."""
     model.eval()
     inputs = dummy_inputs(model)
-    axes = {name: {0: "batch", 1: "sequence"} for name in INPUT_NAMES}
+    axes = {name: {0: "batch", 1: "sequence"} for name in model.input_names}
     axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
     axes["sentence_embedding"] = {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
@@ -78,7 +81,7 @@ def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPS
             str(path),
             dynamo=False,
             opset_version=opset,
-            input_names=list(INPUT_NAMES),
+            input_names=list(model.input_names),
             output_names=list(OUTPUT_NAMES),
             dynamic_axes=axes,
             do_constant_folding=True,

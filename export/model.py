@@ -18,7 +18,7 @@ from ..hub import LAYOUTS
 from .attention import BandedLongformerSelfAttention, BandInputs, band_inputs, mask_bias, query_block
 from .fused_attention import FusedInputs, FusedLongformerSelfAttention, unsupported_global_rows
 
-INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")
+INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")  # the last one: global tokens only
 OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
 
 
@@ -81,9 +81,14 @@ class LongformerForExport(nn.Module):
     (:class:`.attention.BandedLongformerSelfAttention`), measured faster on the CPU
     (benchmarks/RESULTS.md); ``"fused"`` emits ONNX Runtime's CUDA-only ``LongformerAttention`` op,
     one node per layer (:mod:`.fused_attention`: global tokens must come first).
+
+    ``global_tokens=False`` leaves global attention out: the graph takes no ``global_attention_mask``
+    (:attr:`input_names`) and computes what HF does without one, which is what VectorHub's ``encode``
+    runs, with 18 fewer nodes per layer and no TopK (a value that becomes a shape, so on CUDA a copy
+    back to the host) in the batched and per-head layouts.
     """
 
-    def __init__(self, hf_model: nn.Module, layout: str = "cpu") -> None:
+    def __init__(self, hf_model: nn.Module, layout: str = "cpu", global_tokens: bool = True) -> None:
         super().__init__()
         if layout not in LAYOUTS:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
@@ -95,15 +100,23 @@ class LongformerForExport(nn.Module):
         self.pad_multiple = pad_multiple(config, layout)
         self.unpadded_up_to = unpadded_up_to(config, layout)
         self.layout = layout
+        self.global_tokens = global_tokens
         self.max_length = max_length(config)
         self.embeddings = hf_model.embeddings
         self.layers = hf_model.encoder.layer
         self.attentions = nn.ModuleList(
             FusedLongformerSelfAttention(layer.attention.self, w // 2)
             if layout == "fused"
-            else BandedLongformerSelfAttention(layer.attention.self, w // 2, per_head=layout == "cpu")
+            else BandedLongformerSelfAttention(
+                layer.attention.self, w // 2, per_head=layout == "cpu", global_tokens=global_tokens
+            )
             for layer, w in zip(self.layers, attention_windows(config), strict=True)
         )
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The graph's inputs: ``global_attention_mask`` only when it accepts global tokens."""
+        return INPUT_NAMES if self.global_tokens else INPUT_NAMES[:2]
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """HF's embeddings with RoBERTa positions (pad+1, pad+2, ... for non-pad tokens)."""
@@ -115,14 +128,25 @@ class LongformerForExport(nn.Module):
         return emb.LayerNorm(x)
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, global_attention_mask: torch.Tensor
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        global_attention_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         seq_len = input_ids.shape[1]
         pad = (self.pad_multiple - seq_len % self.pad_multiple) % self.pad_multiple
         pad = pad * (seq_len > self.unpadded_up_to)  # a short input is one block as it is (traced, no branch)
         ids = nn.functional.pad(input_ids, (0, pad), value=self.pad_token_id)
         is_real = nn.functional.pad(attention_mask, (0, pad), value=0) > 0
-        is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
+        is_global = None
+        if self.global_tokens:
+            if global_attention_mask is None:
+                raise ValueError(
+                    "this model takes global tokens: pass global_attention_mask (zeros for none)"
+                )
+            is_global = is_real & (nn.functional.pad(global_attention_mask, (0, pad), value=0) > 0)
+        elif global_attention_mask is not None:
+            raise ValueError("this model was built without global tokens (global_tokens=False)")
         inputs = self._attention_inputs(is_real, is_global)
 
         hidden = self.embed(ids)
@@ -130,7 +154,7 @@ class LongformerForExport(nn.Module):
             attn = attention(hidden, inputs[attention.window])
             hidden = layer.attention.output(attn, hidden)
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        if self.layout == "fused":
+        if self.layout == "fused" and is_global is not None:
             # sequences whose global tokens the kernel cannot handle come out as NaN, not wrong
             max_globals = min(attention.window for attention in self.attentions)
             unsupported = unsupported_global_rows(is_global, max_globals)
@@ -142,14 +166,16 @@ class LongformerForExport(nn.Module):
         return hidden, pooled
 
     def _attention_inputs(
-        self, is_real: torch.Tensor, is_global: torch.Tensor
+        self, is_real: torch.Tensor, is_global: torch.Tensor | None
     ) -> dict[int, BandInputs | FusedInputs]:
         """What each layer's attention takes besides the hidden states, per one-sided window: built once
         per forward pass and shared by the layers with that window. ``fused``: the kernel's padding mask
-        and int32 global flags (:class:`.fused_attention.FusedInputs`); ``cpu`` / ``gpu``: the band
-        bias, key indices, block shape and global slots (:class:`.attention.BandInputs`)."""
+        and int32 global flags (:class:`.fused_attention.FusedInputs`; all zero without global tokens,
+        the op's input is not optional); ``cpu`` / ``gpu``: the band bias, key indices, block shape and
+        global slots (:class:`.attention.BandInputs`)."""
         windows = sorted({attention.window for attention in self.attentions})
         if self.layout == "fused":
-            return dict.fromkeys(windows, FusedInputs(mask_bias(is_real), is_global.to(torch.int32)))
+            flags = torch.zeros_like(is_real) if is_global is None else is_global
+            return dict.fromkeys(windows, FusedInputs(mask_bias(is_real), flags.to(torch.int32)))
         first = self.attentions[0]
         return band_inputs(is_real, is_global, windows, first.num_heads, first.head_dim, self.layout == "cpu")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import ExportUnavailableError, ModelLoadError
-from .manifest import is_model_dir
+from .manifest import is_model_dir, load_model_dir
 
 PRECISIONS = ("fp32", "int8", "fp16")  # what export_model writes; the one list CLI and API check against
 LAYOUTS = ("cpu", "gpu", "fused")  # graph layouts export_model can write (export.model.LongformerForExport)
@@ -33,13 +33,14 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "longformer2vec"
 
 
-def cache_key(model_name: str, precision: str) -> str:
-    """Folder name for a model id, e.g. `allenai--longformer-base-4096-int8`."""
+def cache_key(model_name: str, precision: str, global_tokens: bool = False) -> str:
+    """Folder name for a model id, e.g. `allenai--longformer-base-4096-int8`, and
+    `allenai--longformer-base-4096-int8-global` for a graph that also takes global tokens."""
     name = str(model_name).strip().rstrip("/\\")
     if Path(name).expanduser().is_dir():  # local HF checkpoint: key on its absolute path
         name = str(Path(name).expanduser().resolve()).lstrip("/\\")
     name = name.replace("\\", "/").replace("/", "--").replace(":", "")
-    return f"{name}-{precision}"
+    return f"{name}-{precision}" + ("-global" if global_tokens else "")
 
 
 @contextlib.contextmanager
@@ -59,13 +60,26 @@ def _export_lock(path: Path) -> Iterator[None]:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
+def _accepts_global_tokens(model_dir: Path) -> bool:
+    try:
+        return load_model_dir(model_dir, verify_hash=False).accepts_global_tokens
+    except ModelLoadError:
+        return False
+
+
 def resolve_model(
-    model_name: str | os.PathLike[str], precision: str, cache_dir: str | Path | None = None
+    model_name: str | os.PathLike[str],
+    precision: str,
+    cache_dir: str | Path | None = None,
+    global_tokens: bool = False,
 ) -> Path:
     """Return an exported model directory for `model_name`.
 
     A directory with `manifest.json` is used as is. Anything else (hub id or local HF checkpoint) maps to
-    `<cache>/<id with / -> -->-<precision>`, exported there on first use if the export extra is installed.
+    `<cache>/<id with / -> -->-<precision>`, exported there on first use if the export extra is installed,
+    without global attention (the graph VectorHub's `encode` computes, with fewer nodes). `global_tokens`
+    asks for a graph that also takes `global_attention_mask`: the plain folder when it holds one (exports
+    of earlier versions did), else `<...>-<precision>-global`.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -81,6 +95,8 @@ def resolve_model(
         )
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
     target = root / cache_key(str(model_name), precision)
+    if global_tokens and not (is_model_dir(target) and _accepts_global_tokens(target)):
+        target = root / cache_key(str(model_name), precision, global_tokens=True)
     if is_model_dir(target):
         return target
     try:
@@ -90,7 +106,7 @@ def resolve_model(
     with _export_lock(root / f".{target.name}.lock"):
         if not is_model_dir(target):  # another process may have finished while we waited
             try:
-                export_model(str(model_name), target, precision=precision)
+                export_model(str(model_name), target, precision=precision, global_tokens=global_tokens)
             except ModuleNotFoundError as exc:  # export deps imported lazily inside export_model
                 if not is_missing_export_dependency(exc):
                     raise

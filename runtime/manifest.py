@@ -51,6 +51,13 @@ class Manifest:
         return self.path.parent
 
     @property
+    def accepts_global_tokens(self) -> bool:
+        """Whether the graph takes ``global_attention_mask``: exports with ``global_tokens=False`` (what the
+        runtime exports for ``global_attention="none"``) leave global attention out and take only
+        ``input_ids`` and ``attention_mask``."""
+        return "global_attention_mask" in self.inputs
+
+    @property
     def graph_path(self) -> Path:
         return self.model_dir / self.graph_file
 

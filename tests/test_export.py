@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -105,6 +106,47 @@ def assert_matches_hf(
     print(f"{label}lengths={lengths} globals={global_rows} token max|d|={diff:.2e}")
     assert diff < 1e-4
     np.testing.assert_allclose(pooled, ref_pooled, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["cpu", "gpu"])
+def test_graph_without_global_tokens(tmp_path: Path, tiny_hf: Path, layout: str) -> None:
+    """``global_tokens=False``: no global_attention_mask input, none of the global rows' nodes (no TopK,
+    no scatter, no global projections), and still HF's function (no global tokens) at any shape."""
+    out = export_model(
+        str(tiny_hf),
+        tmp_path / "local",
+        precision="fp32",
+        layout=layout,
+        global_tokens=False,
+        progress=lambda _: None,
+    )
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"] == ["input_ids", "attention_mask"]
+    assert all(not r["global_first_token"] for r in manifest["parity"]["fp32"])
+    assert len(manifest["parity"]["fp32"]) == len(CASE_NAMES)
+    graph = onnx.load(str(out / "model.onnx"))
+    ops = {node.op_type for node in graph.graph.node}
+    assert not ops & {"TopK", "ScatterElements", "ScatterND"}, ops
+    assert not [i.name for i in graph.graph.initializer if "global" in i.name]
+    full = export_model(
+        str(tiny_hf), tmp_path / "full", precision="fp32", layout=layout, progress=lambda _: None
+    )
+    nodes = len(onnx.load(str(full / "model.onnx")).graph.node)
+    print(f"{layout}: {nodes} nodes with global tokens, {len(graph.graph.node)} without")
+    assert len(graph.graph.node) < nodes - 3 * 10  # at least ten nodes per layer gone
+
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    for lengths in ([1], [5], [9, 10, 11, 12], [33, 7, 64, 1], [128, 100], [127, 3, 65]):
+        assert_matches_hf(
+            tiny_hf,
+            lambda ids, mask, _glob: session.run(None, {"input_ids": ids, "attention_mask": mask}),
+            lengths,
+            [[] for _ in lengths],
+            f"{layout} without global tokens, ",
+        )
+    with pytest.raises(Exception, match="global_attention_mask"):  # fed anyway: refused, not ignored
+        ids = np.array([[0, 5, 2]])
+        session.run(None, {"input_ids": ids, "attention_mask": ids * 0 + 1, "global_attention_mask": ids * 0})
 
 
 @pytest.mark.parametrize("windows", [[4, 8, 16], [6, 6, 6]])
@@ -281,6 +323,22 @@ def test_cli_export_failure_exit_code(tmp_path: Path) -> None:
         check=False,
     )
     assert res.returncode != 0 and "Traceback" not in res.stderr and "nope" in res.stderr
+
+
+def test_cli_export_without_global_tokens(tmp_path: Path, tiny_hf: Path, capsys) -> None:
+    """``export --no-global-tokens``: ``info`` says so, and asking that graph for global attention is a
+    one-line error, not global tokens silently ignored."""
+    from longformer2vec.cli import main
+
+    out = tmp_path / "local"
+    assert main(["export", str(tiny_hf), "--output", str(out), "--no-global-tokens"]) == 0
+    assert "global tokens:  none" in capsys.readouterr().out
+    assert main(["info", str(out)]) == 0
+    assert "global tokens:  none" in capsys.readouterr().out
+    assert main(["embed", "--model", str(out), "--global-attention", "cls", "a dog"]) == 1
+    error = capsys.readouterr().err
+    assert "exported without global tokens" in error and "--no-global-tokens" in error
+    assert main(["embed", "--model", str(out), "a dog"]) == 0
 
 
 def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import types
 from pathlib import Path
 
 import numpy as np
@@ -89,6 +90,24 @@ def test_fused_graph_matches_hf(tiny_hf: Path, fused_graph: Path, lengths, globa
     )
 
 
+def test_fused_graph_without_global_tokens(tiny_hf: Path, tmp_path: Path) -> None:
+    """``global_tokens=False``: the op still takes its (not optional) global flags, all zero, and the
+    graph takes no global_attention_mask."""
+    hf_model = LongformerModel.from_pretrained(tiny_hf, add_pooling_layer=False).eval()
+    path = tmp_path / "model.onnx"
+    graph = export_onnx(LongformerForExport(hf_model, layout="fused", global_tokens=False), path)
+    assert [i.name for i in graph.graph.input] == ["input_ids", "attention_mask"]
+    evaluator = ReferenceEvaluator(str(path), new_ops=[LongformerAttention])
+    for lengths in ([1], [17, 9], [128, 60, 3]):
+        assert_matches_hf(
+            tiny_hf,
+            lambda ids, mask, _glob: evaluator.run(None, {"input_ids": ids, "attention_mask": mask}),
+            lengths,
+            [[] for _ in lengths],
+            "fused without global tokens, ",
+        )
+
+
 def test_unsupported_global_masks_come_out_nan(tiny_hf: Path, fused_graph: Path) -> None:
     """The kernel needs global tokens first and at most `window` of them; other rows are poisoned,
     the rest of the batch is unaffected."""
@@ -138,6 +157,9 @@ def test_fused_export_end_to_end_with_a_stand_in_for_cuda(tiny_hf: Path, tmp_pat
 
         def get_providers(self) -> list[str]:
             return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+
+        def get_inputs(self) -> list:
+            return [types.SimpleNamespace(name=name) for name in self.evaluator.input_names]
 
         def run(self, names, feeds):
             return self.evaluator.run(names, feeds)

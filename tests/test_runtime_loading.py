@@ -106,21 +106,47 @@ def test_export_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_export_is_called_into_cache(tmp_path: Path, stub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    calls: list[tuple[str, Path, str]] = []
+    calls: list[tuple[str, Path, str, bool]] = []
 
-    def export_model(model: str, output_dir: str | Path, precision: str = "fp32") -> Path:
-        calls.append((model, Path(output_dir), precision))
+    def export_model(
+        model: str, output_dir: str | Path, precision: str = "fp32", global_tokens: bool = True
+    ) -> Path:
+        """The stub directory, its manifest saying what a graph with(out) global tokens takes."""
+        calls.append((model, Path(output_dir), precision, global_tokens))
         shutil.copytree(stub_dir, output_dir)
+        manifest = json.loads((stub_dir / "manifest.json").read_text())
+        manifest["inputs"] = ["input_ids", "attention_mask"] + ["global_attention_mask"] * global_tokens
+        (Path(output_dir) / "manifest.json").write_text(json.dumps(manifest))
         return Path(output_dir)
 
     monkeypatch.setitem(
         sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
     )
+    plain = tmp_path / "org--some-longformer-fp32"
     m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
-    assert calls == [("org/some-longformer", tmp_path / "org--some-longformer-fp32", "fp32")]
-    assert m.model_dir == tmp_path / "org--some-longformer-fp32"
+    assert calls == [("org/some-longformer", plain, "fp32", False)]  # no global tokens: fewer nodes
+    assert m.model_dir == plain and not m.manifest.accepts_global_tokens
     Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
     assert len(calls) == 1  # second load hits the cache
+
+    # global attention needs a graph that takes global tokens: exported next to the plain one
+    m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
+    assert calls[1:] == [("org/some-longformer", tmp_path / "org--some-longformer-fp32-global", "fp32", True)]
+    assert m.manifest.accepts_global_tokens
+    Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
+    assert len(calls) == 2
+    with pytest.raises(ModelLoadError, match="exported without global tokens"):
+        Longformer2Vec(plain, global_attention="cls")  # an exported directory is used as it is
+
+    # an earlier version's cache holds a graph that takes them under the plain name: reused for both
+    old_cache = tmp_path / "old"
+    shutil.copytree(stub_dir, old_cache / "org--some-longformer-fp32")
+    for setting in ("cls", "none"):
+        m = Longformer2Vec(
+            "org/some-longformer", cache_dir=old_cache, precision="fp32", global_attention=setting
+        )
+        assert m.model_dir == old_cache / "org--some-longformer-fp32"
+    assert len(calls) == 2
 
 
 def test_parse_card_tolerant() -> None:
@@ -186,7 +212,7 @@ def test_tokenizer_builder_is_roberta_style() -> None:
 def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
-    def export_model(model: str, output_dir: str | Path, precision: str = "fp32") -> Path:
+    def export_model(model: str, output_dir: str | Path, **options) -> Path:
         raise ModuleNotFoundError("No module named 'onnx'", name="onnx")
 
     monkeypatch.setitem(

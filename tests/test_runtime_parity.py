@@ -129,11 +129,20 @@ def test_runtime_runs_without_torch(tiny_fp32_dir: Path) -> None:
     np.testing.assert_allclose(json.loads(res.stdout), Longformer2Vec(str(tiny_fp32_dir)).encode(TEXTS[0]))
 
 
-def test_hf_checkpoint_is_exported_into_cache_once(tiny_hf: Path, tmp_path: Path, monkeypatch) -> None:
-    """A hub id / HF directory exports on first use (int8 on CPU), then loads from the cache."""
+def test_hf_checkpoint_is_exported_into_cache_once(
+    tiny_hf: Path, tmp_path: Path, monkeypatch, reference: Reference
+) -> None:
+    """A hub id / HF directory exports on first use (int8 on CPU), then loads from the cache; without
+    global attention the graph leaves it out, with it the runtime exports one that takes global tokens."""
     monkeypatch.setenv("LONGFORMER2VEC_CACHE", str(tmp_path))
     first = Longformer2Vec(str(tiny_hf))
     assert first.manifest.precision == "int8" and first.model_dir.parent == tmp_path
+    assert first.manifest.inputs == ["input_ids", "attention_mask"]
+    with_globals = Longformer2Vec(str(tiny_hf), global_attention="cls")
+    assert with_globals.manifest.accepts_global_tokens and with_globals.model_dir != first.model_dir
+    for text in TEXTS:
+        assert _cos(first.encode(text), reference.encode(text)) >= 0.99
+        assert _cos(with_globals.encode(text), reference.encode(text, global_first=True)) >= 0.99
 
     import longformer2vec.export as export_pkg
 
@@ -144,6 +153,7 @@ def test_hf_checkpoint_is_exported_into_cache_once(tiny_hf: Path, tmp_path: Path
     second = Longformer2Vec(str(tiny_hf))
     assert second.model_dir == first.model_dir
     np.testing.assert_allclose(second.encode("dog"), first.encode("dog"))
+    assert Longformer2Vec(str(tiny_hf), global_attention="cls").model_dir == with_globals.model_dir
 
 
 def test_io_binding_gives_the_same_vectors(tiny_int8_dir: Path) -> None:
