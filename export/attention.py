@@ -311,7 +311,7 @@ class BandedLongformerSelfAttention(nn.Module):
     in, and for the batched layout the query, key and value projections merged into one ``[3D, D]``,
     so a layer runs one MatMul and one Add for all three and no scale Mul. With ``global_tokens=False``
     (a graph without the ``global_attention_mask`` input) the global rows and their projections are
-    left out altogether: what VectorHub's ``encode`` computes, with 18 fewer nodes per layer.
+    left out altogether: what VectorHub's ``encode`` computes, with 18-22 fewer nodes per layer.
     Rows of padding tokens are not zeroed as HF does: no real token reads them (padding keys are
     masked everywhere) and the pooled output ignores them.
     """

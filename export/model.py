@@ -84,7 +84,7 @@ class LongformerForExport(nn.Module):
 
     ``global_tokens=False`` leaves global attention out: the graph takes no ``global_attention_mask``
     (:attr:`input_names`) and computes what HF does without one, which is what VectorHub's ``encode``
-    runs, with 18 fewer nodes per layer and no TopK (a value that becomes a shape, so on CUDA a copy
+    runs, with 18-22 fewer nodes per layer and no TopK (a value that becomes a shape, so on CUDA a copy
     back to the host) in the batched and per-head layouts.
     """
 

@@ -61,7 +61,7 @@ class Longformer2Vec:
     `model_name` is an exported directory (with `manifest.json`), a hub id, or a local Hugging Face
     checkpoint; the latter two are exported into the cache on first use (needs the `export` extra).
     With `global_attention="none"` (VectorHub's `encode`) that export leaves global attention out of
-    the graph (fewer nodes: a 16-token input ran 1.3x faster on the CPU); `global_attention="cls"`
+    the graph (fewer nodes: a 16-token input ran 1.25-1.37x faster on the CPU); `global_attention="cls"`
     exports (or finds) a graph that takes `global_attention_mask`, and refuses an exported directory
     whose graph does not.
 
