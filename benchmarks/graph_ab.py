@@ -3,6 +3,7 @@
     python benchmarks/graph_ab.py before=OLD/model.onnx after=NEW/model.onnx --lengths 16 512 4096 --results
     python benchmarks/graph_ab.py on=G/model.onnx off=G/model.onnx \
         --config off:session.intra_op.allow_spinning=0 --section spinning --results   # one setting
+    python benchmarks/graph_ab.py on=G/model.onnx off=G/model.onnx --config off:enable_mem_pattern=0
 
 For a change to the graph itself (not the runtime), the question is whether the new graph is faster
 than the old one on the same machine at the same moment. Each round runs every graph once in its own
@@ -10,7 +11,9 @@ fresh process (so a slow spell on a shared machine hits all of them, and no grap
 warm caches), in turn, the order reversed every other round; the report gives the median over rounds of each process's median latency, and
 the ratio against the first graph. Node counts: in the saved graph, and after ONNX Runtime's own
 optimizer (what actually runs; every node is one kernel call, and on CUDA one step of the host-side
-launch sequence, which is what batch-1 latency on a GPU is made of at short lengths). ``--results``
+launch sequence, which is what batch-1 latency on a GPU is made of at short lengths). Peak RSS: each
+process's high-water mark after its runs (lengths in the order given); it includes the optimizer's
+saved copy made for the node count, so compare it within one table only. ``--results``
 writes the ``graph-ab`` section of benchmarks/RESULTS.md (``--section`` names another, so several
 comparisons can stand side by side).
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -46,7 +50,7 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         for entry in config:
-            options.add_session_config_entry(*entry.split("=", 1))
+            apply_setting(options, entry)
         options.optimized_model_filepath = str(Path(tmp) / "optimized.onnx")
         session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         optimized_nodes = len(
@@ -62,7 +66,23 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
             session.run(None, feed)
             times.append((time.perf_counter() - start) * 1000)
         result["ms"][str(length)] = statistics.median(times)
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
     return result
+
+
+def apply_setting(options, entry: str) -> None:
+    """``KEY=VALUE``: a ``SessionOptions`` attribute when KEY names one (``enable_mem_pattern=0``), else a
+    session config entry (``session.intra_op.allow_spinning=0``)."""
+    key, value = entry.split("=", 1)
+    if "." not in key and hasattr(options, key):
+        current = getattr(options, key)
+        setattr(
+            options,
+            key,
+            value not in ("0", "false", "False") if isinstance(current, bool) else type(current)(value),
+        )
+    else:
+        options.add_session_config_entry(key, value)
 
 
 def runs_for(length: int) -> int:
@@ -99,13 +119,17 @@ def markdown(
         + " / ".join(f"{x:.2f}" for x in os.getloadavg())
         + " at the end.",
         "",
-        "| graph | nodes saved | nodes after ORT's optimizer |",
-        "|---|---|---|",
+        "| graph | nodes saved | nodes after ORT's optimizer | peak RSS of a process (min-max) |",
+        "|---|---|---|---|",
     ]
     for label in labels:
         r = rounds[label][0]
         settings = "".join(f", `{entry}`" for entry in configs[label])
-        lines.append(f"| `{label}` ({graphs[label]}{settings}) | {r['nodes']:,} | {r['optimized_nodes']:,} |")
+        rss = [run.get("peak_rss_mb", 0.0) for run in rounds[label]]
+        lines.append(
+            f"| `{label}` ({graphs[label]}{settings}) | {r['nodes']:,} | {r['optimized_nodes']:,} | "
+            f"{statistics.median(rss):,.0f} MB ({min(rss):,.0f}-{max(rss):,.0f}) |"
+        )
     lines += ["", "| tokens | " + " | ".join(f"`{label}`" for label in labels) + " |"]
     lines.append("|---" * (len(labels) + 1) + "|")
     for length in lengths:
@@ -135,8 +159,9 @@ def main(argv: list[str] | None = None) -> int:
         action="append",
         default=[],
         metavar="LABEL:KEY=VALUE",
-        help="an ONNX Runtime session config entry for one label's sessions (repeatable); the same graph "
-        "under two labels compares settings, e.g. off:session.intra_op.allow_spinning=0",
+        help="an ONNX Runtime setting for one label's sessions (repeatable): a SessionOptions attribute "
+        "(no-pattern:enable_mem_pattern=0) or a session config entry (off:session.intra_op.allow_spinning=0); "
+        "the same graph under two labels compares settings",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

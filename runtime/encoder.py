@@ -154,6 +154,10 @@ class Longformer2Vec:
             intra_op_num_threads=intra_op_num_threads,
             use_io_binding=use_io_binding,
             optimized_cache=optimized,
+            # A graph that takes global tokens sizes its slots with TopK, a value that becomes a shape; on
+            # the CPU, ORT's memory pattern then grew on repeated long calls (base int8: peak RSS 856 ->
+            # 649 MB with it off, same speed; benchmarks/RESULTS.md, graph-ab-mem-pattern).
+            memory_pattern=not (self._manifest.accepts_global_tokens and will_use_cpu_only(providers)),
         )
         self.max_batch_tokens = (
             default_max_batch_tokens(self.providers) if max_batch_tokens is None else max_batch_tokens

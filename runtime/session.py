@@ -86,9 +86,15 @@ class OnnxSession:
         intra_op_num_threads: int | None = None,
         use_io_binding: bool = False,
         optimized_cache: Path | None = None,
+        memory_pattern: bool = True,
     ) -> None:
+        """``memory_pattern=False`` turns off ONNX Runtime's memory pattern (buffers planned from earlier
+        runs of a shape) in the options this session makes itself; a caller's ``session_options`` are
+        used as given."""
         warn_if_onnxruntime_clash()
         options = session_options or ort.SessionOptions()
+        if session_options is None and not memory_pattern:
+            options.enable_mem_pattern = False
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = int(intra_op_num_threads)
         self.requested_providers = list(providers) if providers is not None else default_providers()
