@@ -39,7 +39,6 @@ from results_file import cpu_model, publish  # benchmarks/ is on sys.path: scrip
 HERE = Path(__file__).resolve().parent
 LENGTHS = (16, 128, 512, 1024, 2048, 4096)  # 16 and 128: sentences, which run unpadded
 PATHS = ("eager", "hf-traced", "fp32", "int8")
-GRAPH_INPUTS = ("input_ids", "attention_mask")  # the runtime's default export: no global tokens
 
 
 def _rss_mb() -> float:
@@ -155,17 +154,21 @@ def worker_hf_traced(args: argparse.Namespace) -> dict:
     """Load HF's graph traced at one length and time it at that length (no throughput: fixed length)."""
     import onnxruntime as ort
 
+    from longformer2vec.common import graph_feeds
+
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     start = time.perf_counter()
     session = ort.InferenceSession(args.graph, options, providers=["CPUExecutionProvider"])
     startup = time.perf_counter() - start
     (length,) = args.lengths
-    feeds = {"input_ids": _ids(length, args.vocab)}
-    feeds["attention_mask"] = np.ones_like(feeds["input_ids"])
-    names = {i.name for i in session.get_inputs()}
-    if "global_attention_mask" in names:
-        feeds["global_attention_mask"] = np.zeros_like(feeds["input_ids"])
+    ids = _ids(length, args.vocab)
+    feeds = {
+        "input_ids": ids,
+        "attention_mask": np.ones_like(ids),
+        "global_attention_mask": np.zeros_like(ids),
+    }
+    feeds = graph_feeds(feeds, [i.name for i in session.get_inputs()])
 
     def run() -> None:
         session.run(None, feeds)
@@ -377,6 +380,7 @@ def _loadavg() -> str:
 def drive(args: argparse.Namespace) -> int:
     from longformer2vec.export import export_model
     from longformer2vec.export.synthetic import make_random_longformer
+    from longformer2vec.manifest import is_model_dir, load_model_dir
 
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -388,8 +392,9 @@ def drive(args: argparse.Namespace) -> int:
     model = Path(model).resolve()
     dirs = {"fp32": work / "fp32", "int8": work / "int8"}
     for precision, target in dirs.items():
-        manifest = target / "manifest.json"
-        reusable = manifest.exists() and json.loads(manifest.read_text())["inputs"] == list(GRAPH_INPUTS)
+        reusable = (
+            is_model_dir(target) and not load_model_dir(target, verify_hash=False).accepts_global_tokens
+        )
         if not (args.reuse_exports and reusable):
             print(f"exporting {precision} -> {target}", flush=True)
             export_model(

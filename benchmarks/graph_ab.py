@@ -30,7 +30,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from profile_ops import batch_one_feeds, for_session  # benchmarks/ is on sys.path: scripts run from there
+from profile_ops import batch_one_feeds  # benchmarks/ is on sys.path: scripts run from there
 from results_file import publish
 
 
@@ -40,6 +40,8 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
 
     import onnx
     import onnxruntime as ort
+
+    from longformer2vec.common import graph_feeds
 
     model = onnx.load(graph, load_external_data=False)
     vocab = next(
@@ -58,7 +60,7 @@ def worker(graph: str, lengths: list[int], threads: int, config: list[str]) -> d
         )
     result = {"nodes": len(model.graph.node), "optimized_nodes": optimized_nodes, "ms": {}}
     for length in lengths:
-        feed = for_session(session, batch_one_feeds(length, vocab))
+        feed = graph_feeds(batch_one_feeds(length, vocab), [node.name for node in session.get_inputs()])
         session.run(None, feed)
         times = []
         for _ in range(runs_for(length)):

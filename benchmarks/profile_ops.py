@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 from results_file import publish  # benchmarks/ is on sys.path: scripts run from there
 
+from longformer2vec.common import graph_feeds
+
 
 def batch_one_feeds(length: int, vocab: int = 251) -> dict[str, np.ndarray]:
     """Batch 1: ``length`` random token ids valid in a vocabulary of ``vocab`` entries (the default fits
@@ -32,13 +34,6 @@ def batch_one_feeds(length: int, vocab: int = 251) -> dict[str, np.ndarray]:
         "attention_mask": np.ones_like(ids),
         "global_attention_mask": np.zeros_like(ids),
     }
-
-
-def for_session(session, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The feeds ``session``'s graph takes: graphs exported without global tokens have no
-    ``global_attention_mask`` (and ONNX Runtime refuses inputs a graph does not have)."""
-    names = {node.name for node in session.get_inputs()}
-    return {name: value for name, value in feeds.items() if name in names}
 
 
 def profiled_events(
@@ -58,7 +53,7 @@ def profiled_events(
         options.enable_profiling = True
         options.profile_file_prefix = str(Path(tmp) / "profile")
         session = ort.InferenceSession(graph, options, providers=providers or ["CPUExecutionProvider"])
-        feeds = for_session(session, feeds)
+        feeds = graph_feeds(feeds, [node.name for node in session.get_inputs()])
         for _ in range(runs + 1):
             session.run(None, feeds)
         return json.loads(Path(session.end_profiling()).read_text())

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from ..common import mean_pooling
+from ..common import graph_feeds, mean_pooling
 from ..manifest import format_parity_table
 from .attention import query_block
 
@@ -167,10 +167,10 @@ def compare(case: ParityCase, reference: np.ndarray, session, seconds_torch: flo
         "attention_mask": case.attention_mask,
         "global_attention_mask": case.global_attention_mask,
     }
-    accepted = {node.name for node in session.get_inputs()}
+    accepted = [node.name for node in session.get_inputs()]
     if case.global_first_token and "global_attention_mask" not in accepted:
         raise ValueError(f"case {case.name} has global tokens and the graph takes none")
-    feeds = {name: value for name, value in feeds.items() if name in accepted}
+    feeds = graph_feeds(feeds, accepted)
     try:
         hidden, pooled = session.run(None, feeds)
     except Exception as error:  # onnxruntime raises its own untyped Fail errors

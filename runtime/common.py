@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -24,6 +24,13 @@ def normalize(vectors: np.ndarray) -> np.ndarray:
     """L2-normalise rows; zero rows stay zero instead of becoming NaN."""
     norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
     return (vectors / np.where(norms == 0, 1.0, norms)).astype(np.float32)
+
+
+def graph_feeds(feeds: Mapping[str, np.ndarray], input_names: Iterable[str]) -> dict[str, np.ndarray]:
+    """The entries of ``feeds`` a graph takes: a graph exported without global tokens has no
+    ``global_attention_mask``, and ONNX Runtime refuses inputs a graph does not have."""
+    names = set(input_names)
+    return {name: value for name, value in feeds.items() if name in names}
 
 
 def token_budget_batches(

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from .common import graph_feeds
 from .errors import ModelLoadError
 
 ProviderSpec = str | tuple[str, dict[str, Any]]
@@ -195,7 +196,8 @@ class OnnxSession:
         """
         feeds = {"input_ids": ids, "attention_mask": mask, "global_attention_mask": global_mask}
         feeds = {
-            k: np.ascontiguousarray(v, dtype=np.int64) for k, v in feeds.items() if k in self.input_names
+            k: np.ascontiguousarray(v, dtype=np.int64)
+            for k, v in graph_feeds(feeds, self.input_names).items()
         }
         names = ["last_hidden_state", "sentence_embedding"] if need_hidden else ["sentence_embedding"]
         outputs = self._run_bound(feeds, names) if self.use_io_binding else self.session.run(names, feeds)
