@@ -14,6 +14,10 @@ class ModelLoadError(Longformer2VecError):
     """A model directory is missing, incomplete or corrupt; the message names the offending path."""
 
 
+class CorpusError(Longformer2VecError):
+    """A corpus run cannot go on: bad row under `fail`, mismatched resume state, unreadable input or output."""
+
+
 class ExportUnavailableError(Longformer2VecError):
     """A hub model needs exporting but the optional export dependencies (torch, transformers) are missing."""
 
