@@ -300,13 +300,17 @@ def _per_length_notes(report: dict) -> list[str]:
 
 
 def _loads(report: dict) -> str:
-    """1-minute load average at each timed process's start and end (the run's own process adds about
-    its thread count while it runs)."""
+    """1-minute load average at each timed process's start and its highest while it ran (the process
+    itself adds about its thread count)."""
     parts = []
     for key, label in PEERS:
         res = report["paths"].get(key) or {}
         runs = list(res.values()) if key in PER_LENGTH else [res]
-        pairs = [f"{r['load_start']:.1f}-{r['load_end']:.1f}" for r in runs if "load_start" in r]
+        pairs = [
+            f"{r['load_start']:.1f} / {r.get('load_max', r['load_end']):.1f}"
+            for r in runs
+            if "load_start" in r
+        ]
         if pairs:
             parts.append(f"{label.split(' (')[0]} {', '.join(pairs)}")
     return "; ".join(parts)
@@ -324,7 +328,10 @@ def cpu_markdown(report: dict, command: str, plot: str | None) -> str:
         "(real-looking text) for every path, milliseconds: median (min-max); pooled cosine: mean over the "
         "tokens, against PyTorch eager fp32 on the same ids.",
         "",
-        f"1-minute load average at the start and end of each timed process: {_loads(report)}.",
+        (
+            "1-minute load average at the start of each timed process / its highest while the process ran "
+            f"(the process itself adds about {report['threads']}): {_loads(report)}."
+        ),
         "",
         *_latency_table(report),
         "",

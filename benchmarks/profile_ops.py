@@ -86,6 +86,8 @@ def markdown(
         f"ONNX Runtime profiler, kernel milliseconds per op type, batch 1, {threads} threads, mean of the "
         "profiled runs; load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " at the end.",
     ]
+    if len(labels) == 1:
+        return "\n".join([*lines, "", *_one_graph_table(results[labels[0]], lengths, top)])
     for length in lengths:
         ops: collections.Counter[str] = collections.Counter()
         for label in labels:
@@ -99,6 +101,23 @@ def markdown(
         totals = " | ".join(f"**{sum(results[lb][length].values()):.0f}**" for lb in labels)
         lines.append(f"| all kernels | {totals} |")
     return "\n".join(lines)
+
+
+def _one_graph_table(result: dict[int, dict[str, float]], lengths: list[int], top: int) -> list[str]:
+    """One graph: op types down, lengths across, each cell ms and its share of that length's kernels."""
+    ops: collections.Counter[str] = collections.Counter()
+    for length in lengths:
+        ops.update(result[length])
+    totals = {length: sum(result[length].values()) for length in lengths}
+    lines = [
+        "| op type | " + " | ".join(f"{n} tokens" for n in lengths) + " |",
+        "|---" * (len(lengths) + 1) + "|",
+    ]
+    for op, _ in ops.most_common(top):
+        cells = [f"{result[n].get(op, 0):.0f} ({result[n].get(op, 0) / totals[n]:.0%})" for n in lengths]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    lines.append("| all kernels | " + " | ".join(f"**{totals[n]:.0f}**" for n in lengths) + " |")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
