@@ -60,8 +60,8 @@ def export_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def max_length(export_dir: Path) -> int:
-    return json.loads((export_dir / "manifest.json").read_text())["max_length"]
+def manifest(export_dir: Path) -> dict:
+    return json.loads((export_dir / "manifest.json").read_text())
 
 
 @pytest.fixture(scope="module")
@@ -70,8 +70,9 @@ def tokenizer(export_dir: Path) -> Tokenizer:
 
 
 @pytest.fixture(scope="module")
-def texts(tokenizer: Tokenizer, max_length: int) -> list[str]:
+def texts(tokenizer: Tokenizer, manifest: dict) -> list[str]:
     """Short texts, unicode, one of exactly the model's maximum length (specials included), one over it."""
+    max_length = manifest["max_length"]
     words = " ".join(SAMPLE_CORPUS).split()
     longest, n = "", 0
     while True:
@@ -88,15 +89,33 @@ def texts(tokenizer: Tokenizer, max_length: int) -> list[str]:
     return [*SHORT_TEXTS, full, OVER_LONG_TEXT]
 
 
+def consumer_rows(tokenizer: Tokenizer, texts: list[str], max_length: int, consumer: str) -> list[list[int]]:
+    """The token ids a consumer feeds the graph for each text. Python consumers truncate a text over the
+    maximum with HF tokenizers (its first max_length - 1 tokens, then ``</s>``); transformers.js cuts
+    the special-wrapped ids after the fact (the first max_length, ``</s>`` lost)."""
+    rows = []
+    for text in texts:
+        ids = tokenizer.encode(text).ids
+        if len(ids) > max_length:
+            ids = ids[:max_length] if consumer == "transformers.js" else [*ids[: max_length - 1], ids[-1]]
+        rows.append(ids)
+    return rows
+
+
 class TorchReference:
     """VectorHub's encode on the same checkpoint: mean of last_hidden_state, no global attention."""
 
     def __init__(self, hf_dir: Path) -> None:
         self.model = LongformerModel.from_pretrained(hf_dir, add_pooling_layer=False).eval()
+        self._cache: dict[tuple[int, ...], np.ndarray] = {}
 
-    def vector(self, ids: list[int]) -> np.ndarray:
-        with torch.no_grad():
-            return self.model(torch.tensor([ids])).last_hidden_state[0].double().mean(0).numpy()
+    def vectors(self, rows: list[list[int]]) -> np.ndarray:
+        for ids in rows:
+            if tuple(ids) not in self._cache:
+                with torch.no_grad():
+                    hidden = self.model(torch.tensor([ids])).last_hidden_state[0]
+                self._cache[tuple(ids)] = hidden.double().mean(0).numpy()
+        return np.stack([self._cache[tuple(ids)] for ids in rows])
 
 
 @pytest.fixture(scope="module")
@@ -104,40 +123,20 @@ def torch_model(tiny_hf: Path) -> TorchReference:
     return TorchReference(tiny_hf)
 
 
-@pytest.fixture(scope="module")
-def torch_reference(
-    torch_model: TorchReference, tokenizer: Tokenizer, texts: list[str], max_length: int
-) -> np.ndarray:
-    """One vector per text; a text over the maximum is cut as Python tokenizers cut it (HF tokenizers'
-    truncation): its first max_length - 1 tokens, then ``</s>``."""
-    vectors = []
-    for text in texts:
-        ids = tokenizer.encode(text).ids
-        if len(ids) > max_length:
-            ids = [*ids[: max_length - 1], ids[-1]]
-        vectors.append(torch_model.vector(ids))
-    return np.stack(vectors)
+def graph_on_batch(graph: Path, rows: list[list[int]], pad_id: int) -> np.ndarray:
+    """Mean-pooled last_hidden_state of one ONNX call on all rows right-padded to the longest, as the
+    consumers batch them: int8 graphs scale activations per call, so this is what they must return."""
+    import onnxruntime as ort
 
-
-@pytest.fixture(scope="module")
-def torch_reference_cut(
-    torch_model: TorchReference,
-    tokenizer: Tokenizer,
-    texts: list[str],
-    max_length: int,
-    torch_reference: np.ndarray,
-) -> np.ndarray:
-    """The same, but a text over the maximum keeps its first max_length tokens and loses its ``</s>``:
-    transformers.js truncates the special-wrapped ids after the fact."""
-    cut = torch_reference.copy()
-    cut[-1] = torch_model.vector(tokenizer.encode(texts[-1]).ids[:max_length])
-    return cut
-
-
-def _reference_for(consumer: str, request) -> np.ndarray:
-    return request.getfixturevalue(
-        "torch_reference_cut" if consumer == "transformers.js" else "torch_reference"
-    )
+    width = max(len(ids) for ids in rows)
+    input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for i, ids in enumerate(rows):
+        input_ids[i, : len(ids)], mask[i, : len(ids)] = ids, 1
+    session = ort.InferenceSession(str(graph), providers=["CPUExecutionProvider"])
+    (hidden,) = session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})
+    weights = mask[:, :, None].astype(np.float64)
+    return (hidden * weights).sum(1) / weights.sum(1)
 
 
 def _compare(label: str, got: np.ndarray, want: np.ndarray) -> tuple[float, float]:
@@ -207,10 +206,12 @@ def _run_consumer(consumer: str, request: dict) -> np.ndarray:
 
 
 @pytest.mark.parametrize("consumer", ["sentence-transformers", "optimum", "fastembed", "transformers.js"])
-def test_consumer_fp32_equals_pytorch(consumer, export_dir, texts, request) -> None:
-    dim = json.loads((export_dir / "manifest.json").read_text())["vector_length"]
-    vectors = _run_consumer(consumer, {"dir": str(export_dir), "texts": texts, "dim": dim})
-    cosine, max_abs = _compare(f"{consumer} fp32 vs PyTorch", vectors, _reference_for(consumer, request))
+def test_consumer_fp32_equals_pytorch(consumer, export_dir, manifest, tokenizer, texts, torch_model) -> None:
+    """Default options: the fp32 graph (onnx/model.onnx), the directory's tokenizer and maximum length."""
+    request = {"dir": str(export_dir), "texts": texts, "dim": manifest["vector_length"]}
+    vectors = _run_consumer(consumer, request)
+    want = torch_model.vectors(consumer_rows(tokenizer, texts, manifest["max_length"], consumer))
+    cosine, max_abs = _compare(f"{consumer} fp32 vs PyTorch", vectors, want)
     assert cosine >= FP32_MIN_COSINE and max_abs <= FP32_MAX_ABS
 
 
@@ -221,19 +222,30 @@ def test_consumer_fp32_equals_pytorch(consumer, export_dir, texts, request) -> N
         ("transformers.js", {"dtype": "int8"}),
     ],
 )
-def test_consumer_int8_equals_runtime(consumer, option, export_dir, texts, request) -> None:
+def test_consumer_int8_equals_runtime(
+    consumer, option, export_dir, manifest, tokenizer, texts, torch_model
+) -> None:
+    """The int8 graph, picked by each consumer's documented option. Its vectors are the int8 graph's on
+    the consumer's padded batch (to float noise: this tells int8 from fp32), and close to
+    longformer2vec's int8 vectors, which run each text in its own call."""
     vectors = _run_consumer(consumer, {"dir": str(export_dir), "texts": texts, **option})
-    within = texts[:-1]  # the runtime windows the over-long text; consumers truncate it
-    ours = Longformer2Vec(export_dir, precision="int8").encode_numpy(within)
+    rows = consumer_rows(tokenizer, texts, manifest["max_length"], consumer)
+    on_batch = graph_on_batch(export_dir / "onnx" / "model_int8.onnx", rows, manifest["pad_token_id"])
+    _, batch_abs = _compare(f"{consumer} int8 vs the int8 graph on its batch", vectors, on_batch)
+    model = Longformer2Vec(export_dir, precision="int8")
+    ours = [model.encode(text) for text in texts[:-1]]  # the runtime windows the over-long text
     cos_ours, _ = _compare(f"{consumer} int8 vs longformer2vec int8", vectors[:-1], ours)
-    cos_torch, _ = _compare(f"{consumer} int8 vs PyTorch", vectors, _reference_for(consumer, request))
+    cos_torch, torch_abs = _compare(f"{consumer} int8 vs PyTorch", vectors, torch_model.vectors(rows))
+    assert batch_abs <= 1e-5 < torch_abs
     assert cos_ours >= INT8_MIN_COSINE_VS_RUNTIME and cos_torch >= INT8_MIN_COSINE_VS_TORCH
 
 
-def test_runtime_fp32_equals_pytorch(export_dir, texts, torch_reference) -> None:
+def test_runtime_fp32_equals_pytorch(export_dir, manifest, tokenizer, texts, torch_model) -> None:
     """The same directory through longformer2vec itself (the over-long text is windowed: left out)."""
-    ours = Longformer2Vec(export_dir, precision="fp32").encode_numpy(texts[:-1])
-    cosine, max_abs = _compare("longformer2vec fp32 vs PyTorch", ours, torch_reference[:-1])
+    model = Longformer2Vec(export_dir, precision="fp32")
+    ours = [model.encode(text) for text in texts[:-1]]
+    want = torch_model.vectors([tokenizer.encode(text).ids for text in texts[:-1]])
+    cosine, max_abs = _compare("longformer2vec fp32 vs PyTorch", ours, want)
     assert cosine >= FP32_MIN_COSINE and max_abs <= FP32_MAX_ABS
 
 
