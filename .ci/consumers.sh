@@ -21,7 +21,6 @@ build_venv() {  # build_venv DIR PACKAGE...
     shift
     rm -rf "$dir"
     python3 -m venv "$dir"
-    "$dir/bin/python" -m pip install -q --no-cache-dir --upgrade pip
     "$dir/bin/python" -m pip install -q --no-cache-dir "$@"
 }
 build_js() {
