@@ -1,7 +1,9 @@
-"""`Longformer2VecBatchEncoder`: plain batches without Ray, then `map_batches` on a local Ray instance."""
+"""`Longformer2VecBatchEncoder`: plain batches and thread defaults without Ray, then `map_batches` on a local Ray instance."""
 
 from __future__ import annotations
 
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +45,62 @@ def test_empty_batches_give_an_empty_vector_column(stub_dir: Path) -> None:
     for batch in batches:
         out = encoder(batch)
         assert out["vector"].shape == (0, encoder.model.vector_length) and out["vector"].dtype == np.float32
+
+
+class _FakeRuntimeContext:
+    def __init__(self, actor_id: str | None, cpus: float | None) -> None:
+        self.actor_id, self.cpus = actor_id, cpus
+
+    def get_actor_id(self) -> str | None:
+        return self.actor_id
+
+    def get_assigned_resources(self) -> dict[str, float]:
+        return {} if self.cpus is None else {"CPU": self.cpus}
+
+
+def _fake_ray(actor_id: str | None, cpus: float | None) -> types.ModuleType:
+    """Stands in for an imported `ray` as a Ray worker process sees it."""
+    fake = types.ModuleType("ray")
+    fake.is_initialized = lambda: True  # type: ignore[attr-defined]
+    fake.get_runtime_context = lambda: _FakeRuntimeContext(actor_id, cpus)  # type: ignore[attr-defined]
+    return fake
+
+
+def _ort_threads(encoder: Longformer2VecBatchEncoder) -> int:
+    return encoder.model._session.session.get_session_options().intra_op_num_threads
+
+
+@pytest.mark.parametrize(
+    ("actor_id", "cpus", "kwargs", "expected"),
+    [
+        ("actor-1", 2.0, {}, 2),  # the actor's reserved CPUs
+        ("actor-1", 0.5, {}, 1),  # a fractional CPU still gets one thread
+        ("actor-1", 2.0, {"intra_op_num_threads": 3}, 3),  # an explicit count wins
+        ("actor-1", None, {}, None),  # no CPU reserved: ONNX Runtime's default
+        (None, 2.0, {}, None),  # the driver (or a task), not an actor
+    ],
+)
+def test_threads_follow_the_ray_actors_cpus(
+    stub_dir: Path, monkeypatch, actor_id: str | None, cpus: float | None, kwargs: dict, expected: int | None
+) -> None:
+    monkeypatch.setitem(sys.modules, "ray", _fake_ray(actor_id, cpus))
+    encoder = Longformer2VecBatchEncoder(str(stub_dir), **kwargs)
+    threads = encoder.intra_op_num_threads
+    print(f"actor={actor_id} cpus={cpus} {kwargs}: {threads} threads, ORT {_ort_threads(encoder)}")
+    assert threads == expected
+    assert _ort_threads(encoder) == (0 if expected is None else expected)  # 0: ORT picks its own
+
+
+def test_threads_left_alone_with_session_options_or_without_ray(stub_dir: Path, monkeypatch) -> None:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    monkeypatch.setitem(sys.modules, "ray", _fake_ray("actor-1", 4.0))
+    encoder = Longformer2VecBatchEncoder(str(stub_dir), session_options=options)
+    assert encoder.intra_op_num_threads is None and _ort_threads(encoder) == 1
+    monkeypatch.setitem(sys.modules, "ray", None)  # Ray not importable: the class never asks for it
+    assert Longformer2VecBatchEncoder(str(stub_dir)).intra_op_num_threads is None
 
 
 def test_ray_map_batches_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path, monkeypatch) -> None:
