@@ -1,7 +1,12 @@
-"""`Longformer2VecBatchEncoder`: plain batches and thread defaults without Ray, then `map_batches` on a local Ray instance."""
+"""`Longformer2VecBatchEncoder`: plain batches and thread defaults without Ray, then the README's Ray script."""
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
+import signal
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -103,45 +108,55 @@ def test_threads_left_alone_with_session_options_or_without_ray(stub_dir: Path, 
     assert Longformer2VecBatchEncoder(str(stub_dir)).intra_op_num_threads is None
 
 
-def test_ray_map_batches_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path, monkeypatch) -> None:
-    """A local Ray instance started here (no dashboard, no usage stats), two actors, a few hundred documents.
+def readme_ray_script() -> str:
+    """The README's `embed.py`: the first Python block after "Save as `embed.py`" in its Ray section."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    match = re.search(r"Save as `embed\.py`.*?```python\n(.*?)```", readme, re.DOTALL)
+    assert match, "README.md has no Ray script after 'Save as `embed.py`'"
+    return match.group(1)
 
-    4 logical CPUs: two 1-CPU actors plus room for the read tasks; with only 2 the actors hold both and
-    the read stage never gets scheduled. Ray 2.60 maps 127.0.0.1 to the machine's own address
-    (`resolve_ip_for_localhost`), so `_node_ip_address` cannot pin it to loopback; the instance lives
-    only for this test.
+
+def test_readme_ray_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path) -> None:
+    """The README's Ray script, run as written by `tests/ray_readme_driver.py` on a local 3-CPU Ray instance
+    (two 1-CPU actors, one CPU left for reads and writes), over a few hundred documents in three Parquet
+    files. The driver runs in its own process and fails on a Ray deprecation, after 120 s without progress
+    (Ray Data's `ExecutionTimeoutError`), and in an actor whose ONNX Runtime threads differ from its CPUs;
+    the process is killed after 10 minutes in any case. The token comes from the environment, so Ray writes
+    no `~/.ray/auth_token`. Ray 2.60 maps 127.0.0.1 to the machine's own address
+    (`resolve_ip_for_localhost`), so the instance cannot be pinned to loopback; it lives only for this test.
     """
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     texts = make_texts(300, seed=11, max_words=150)  # some beyond the tiny model's 128 tokens
     ids = [f"doc-{i}" for i in range(len(texts))]
-    source = tmp_path / "docs"
+    source, out = tmp_path / "docs", tmp_path / "vectors"
     source.mkdir()
-    for k in range(3):  # several files: several read tasks and blocks
+    for k in range(3):  # several files: several read tasks
         rows = slice(k * 100, (k + 1) * 100)
         pq.write_table(pa.table({"id": ids[rows], "text": texts[rows]}), source / f"part-{k}.parquet")
+    script = tmp_path / "embed.py"
+    script.write_text(readme_ray_script())
+    driver = Path(__file__).with_name("ray_readme_driver.py")
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
+    env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+    cmd = [sys.executable, str(driver), str(script), str(tiny_fp32_dir), str(source), str(out)]
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+    ) as proc:
+        try:
+            log, _ = proc.communicate(timeout=600)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+            log, _ = proc.communicate()
+            pytest.fail(f"the README's Ray script ran past 10 minutes:\n{log[-4000:]}")
+    assert proc.returncode == 0, log[-6000:]
 
-    ray.init(
-        num_cpus=4,
-        include_dashboard=False,
-        log_to_driver=False,
-        configure_logging=False,
-    )
-    try:
-        ds = ray.data.read_parquet(str(source)).map_batches(
-            Longformer2VecBatchEncoder,
-            fn_constructor_kwargs={"model": str(tiny_fp32_dir), "intra_op_num_threads": 1},
-            concurrency=2,
-            num_cpus=1,
-            batch_size=32,
-        )
-        rows = ds.take_all()
-    finally:
-        ray.shutdown()
-
-    got = {row["id"]: np.asarray(row["vector"]) for row in rows}
-    assert len(rows) == len(texts) and sorted(got) == sorted(ids)  # every id exactly once
+    table = pq.read_table(out).to_pydict()
+    got = dict(zip(table["id"], table["vector"], strict=True))
+    print(f"{len(table['id'])} rows, {len(got)} distinct ids from {len(list(out.glob('*.parquet')))} files")
+    assert len(table["id"]) == len(texts) and sorted(got) == sorted(ids)  # every id exactly once
     expected = Longformer2Vec(str(tiny_fp32_dir)).encode_numpy(texts)
-    np.testing.assert_allclose(np.stack([got[i] for i in ids]), expected, rtol=1e-5, atol=1e-5)
+    vectors = np.stack([np.asarray(got[i], dtype=np.float32) for i in ids])
+    print(f"max abs difference to the API: {np.abs(vectors - expected).max():.2e}")
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
