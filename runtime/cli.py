@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from .encoder import CPU_MAX_BATCH_TOKENS, DEFAULT_MODEL, GPU_MAX_BATCH_TOKENS
 from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
@@ -101,8 +102,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    """Every argument is checked (exit 2, one line) and the port bound (exit 1) before the model loads."""
+    import os
+
+    from .hub import looks_like_hub_id
     from .serving import SERVE_INSTALL_HINT, is_missing_serve_dependency
-    from .serving.config import ServeConfig
+    from .serving.config import ServeConfig, api_key_from
 
     try:
         from .serving.app import serve
@@ -112,22 +117,38 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: serving needs the serve extra ({exc}). Run: {SERVE_INSTALL_HINT}", file=sys.stderr)
         return 2
     fields = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    fields["api_key"] = api_key_from(args.api_key, os.environ)
     try:
         config = ServeConfig(**fields)
-    except ValueError as exc:  # e.g. --max-queue 0: a usage error, not a traceback
+    except ValueError as exc:  # e.g. --max-queue 0 or --port 99999: a usage error, not a traceback
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = config.model
+    if not model.strip() or (not Path(model).expanduser().exists() and not looks_like_hub_id(model)):
+        print(f"error: --model {model!r}: no such directory, and not a hub id", file=sys.stderr)
         return 2
     return serve(config)
 
 
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A usage error as one `error:` line (exit 2), not the whole usage block: `serve` has many flags."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
 def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    from .serving.config import ServeConfig
+    from .serving.config import API_KEY_ENV, ServeConfig
 
     d = ServeConfig(model="")
     p = sub.add_parser(
         "serve",
-        help="HTTP server: OpenAI /v1/embeddings, TEI /embed, /health, /metrics (needs the serve extra)",
+        help="HTTP server: OpenAI /v1/embeddings and /v1/models, TEI /embed and /info, /health, /metrics "
+        "(needs the serve extra)",
     )
+    _one_line_errors(p)
     p.add_argument("--model", required=True, help="exported model directory or hub id")
     p.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"(default {d.port})")
@@ -169,12 +190,26 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "--graceful-timeout-s",
         type=float,
         default=d.graceful_timeout_s,
-        help=f"on SIGTERM, wait this long for requests in flight (default {d.graceful_timeout_s})",
+        help="on SIGTERM, wait this long for requests in flight; those still running then get 503 "
+        f"(default {d.graceful_timeout_s})",
     )
     p.add_argument(
         "--log-level", choices=("critical", "error", "warning", "info", "debug"), default=d.log_level
     )
     p.add_argument("--access-log", action="store_true", help="log every request (default off)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help="require 'Authorization: Bearer KEY' on every route but /health and /metrics (default: the "
+        f"{API_KEY_ENV} environment variable, which keeps the key out of the process list; neither set: "
+        "no key)",
+    )
+    p.add_argument(
+        "--metrics-require-key",
+        action="store_true",
+        help="/metrics needs the API key too (default: open, like /health, for Prometheus scrapers)",
+    )
     p.set_defaults(func=_cmd_serve)
 
 
