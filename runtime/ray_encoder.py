@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from .encoder import Longformer2Vec
+from .text import check_text
 
 
 class Longformer2VecBatchEncoder:
@@ -70,10 +71,10 @@ class Longformer2VecBatchEncoder:
         columns = _as_numpy_columns(batch)
         if self.text_column not in columns:
             raise KeyError(f"batch has no column {self.text_column!r} (columns: {', '.join(columns)})")
-        texts = columns[self.text_column].tolist()
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"row {self._row_name(columns, i)}: text is {type(text).__name__}, not str")
+        texts = [
+            check_text(text, f"row {self._row_name(columns, i)}: text")
+            for i, text in enumerate(columns[self.text_column].tolist())
+        ]
         columns[self.vector_column] = self.model.encode_numpy(texts)
         return columns
 
