@@ -234,6 +234,50 @@ def test_bad_requests_never_disturb_concurrent_good_ones(server: Server, model: 
     assert len(results) == 16
 
 
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_same_text_same_vector_during_a_32_client_burst(
+    tiny_fp32_dir: Path, tiny_int8_dir: Path, tmp_path: Path, precision: str
+) -> None:
+    """Micro-batching merges concurrent requests; a text's vector must still be the one it gets alone
+    (int8 graphs quantize per call, so the runtime runs them one row per call)."""
+    directory = tiny_fp32_dir if precision == "fp32" else tiny_int8_dir
+    target = "The same text, sent by every client."
+    alone = np.array(Longformer2Vec(directory, precision=precision).encode(target), dtype=np.float32)
+    srv = Server(directory, tmp_path / "server.log", "--precision", precision, "--max-wait-ms", "20")
+    try:
+        srv.wait_ready()
+        results: dict[int, httpx.Response] = {}
+
+        def call(i: int) -> None:
+            neighbours = ["walk " * (5 * i + 1), f"client {i}", "x" * (40 * (i % 5))][: 1 + i % 3]
+            results[i] = post(srv, "/v1/embeddings", {"input": [*neighbours, target]})
+
+        threads = [threading.Thread(target=call, args=(i,)) for i in range(32)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        assert len(results) == 32
+        worst = 0.0
+        for res in results.values():
+            assert res.status_code == 200, res.text
+            got = np.array(res.json()["data"][-1]["embedding"], dtype=np.float32)
+            worst = max(worst, float(np.abs(got - alone).max()))
+        metrics = dict(
+            line.rsplit(" ", 1)
+            for line in httpx.get(srv.url + "/metrics").text.splitlines()
+            if line.startswith(("longformer2vec_batch_requests_sum", "longformer2vec_batch_requests_count"))
+        )
+        per_call = float(metrics["longformer2vec_batch_requests_sum"]) / float(
+            metrics["longformer2vec_batch_requests_count"]
+        )
+        print(f"{precision}: max |burst - alone| = {worst:.2e}, {per_call:.1f} requests per model call")
+        assert per_call > 1  # the burst really was merged
+        assert worst <= 1e-5
+    finally:
+        srv.stop()
+
+
 def test_metrics_count_requests_batches_and_queue(server: Server) -> None:
     before = httpx.get(server.url + "/metrics").text
     post(server, "/embed", {"inputs": ["one", "two", "three"]})
