@@ -21,7 +21,7 @@ function typeName(value) {
 }
 
 /**
- * @param {Record<string, unknown>} options
+ * @param {any} options what the caller passed
  * @returns {import("./index.js").LoadOptions}
  */
 function checkOptions(options) {

@@ -56,7 +56,10 @@ export class ModelLoadError extends Error {
  * @property {GraphEntry[]} graphs
  */
 
-/** @param {unknown} value */
+/**
+ * @param {unknown} value
+ * @returns {value is Record<string, unknown>}
+ */
 function isObject(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
@@ -170,14 +173,14 @@ export async function readManifest(dir) {
     if (!Array.isArray(data.graphs) || data.graphs.length === 0) {
       throw new ModelLoadError(`${manifestPath}: graphs must be a non-empty list, got ${JSON.stringify(data.graphs)}`);
     }
-    graphs = data.graphs.map((entry, i) => {
+    graphs = data.graphs.map((/** @type {unknown} */ entry, /** @type {number} */ i) => {
       const where = `${manifestPath} graphs[${i}]`;
       if (!isObject(entry)) throw new ModelLoadError(`${where} must be an object`);
       return graphEntry(entry, modelDir, where);
     });
   }
   const pooling = data.pooling ?? "mean";
-  if (!POOLINGS.includes(pooling)) {
+  if (typeof pooling !== "string" || !POOLINGS.includes(pooling)) {
     throw new ModelLoadError(`${manifestPath}: pooling must be one of ${POOLINGS.join(", ")}, got ${JSON.stringify(pooling)}`);
   }
   return {
