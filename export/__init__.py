@@ -2,14 +2,12 @@
 
 Needs the ``export`` extra (torch, transformers, onnx). Split like optimum's exporters:
 :mod:`.model` patches the model (banded attention from :mod:`.attention`), :mod:`.convert`
-traces and quantizes, :mod:`.verify` checks parity; :func:`export_model` runs them in order and
-writes a self-contained model directory that the runtime loads.
+traces and quantizes, :mod:`.verify` checks parity, :mod:`.directory` writes the model directory
+that :mod:`longformer2vec.contract` defines; :func:`export_model` runs them in order.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import platform
 import shutil
 import sys
@@ -19,37 +17,43 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from ..common import content_span
-from ..encoder import DEFAULT_MODEL
-from ..hub import LAYOUTS, PRECISIONS
+from ..contract import (
+    DEFAULT_CHUNK_OVERLAP,
+    DEFAULT_MODEL,
+    FORMAT_VERSION,
+    LAYOUTS,
+    MANIFEST_FILE,
+    PRECISIONS,
+    GraphEntry,
+    Manifest,
+    graph_file,
+    merge_graphs,
+    sha256_file,
+)
+from ..errors import ModelLoadError, ParityError
 from .convert import INT8_RECIPES, Int8Recipe
-from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT, ParityError
+from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT
 
-__all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model"]
-
-GRAPH_FILE = "model.onnx"
-MANIFEST_FILE = "manifest.json"
-TOKENIZER_FILE = "tokenizer.json"
-CARD_FILE = "card.md"
-FORMAT_VERSION = 1
+__all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model", "sha256_file"]
 
 
 def _stderr(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def load_hf(model: str):
     """Load ``LongformerModel`` and its fast tokenizer from a hub id or a local HF directory."""
     from transformers import AutoConfig, AutoTokenizer, LongformerModel
 
-    config = AutoConfig.from_pretrained(model)
+    try:
+        config = AutoConfig.from_pretrained(model)
+    except OSError as exc:  # no network, no such repository, no config.json
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelLoadError(
+            f"cannot load {model!r} from the Hugging Face hub or disk ({first_line}). Without network, "
+            f"export it where the hub is reachable (`longformer2vec export {model} --output DIR`), copy DIR "
+            "here and load Longformer2Vec('DIR'); or pass a local checkpoint folder"
+        ) from exc
     if config.model_type != "longformer":
         raise ValueError(
             f"{model} is a {config.model_type!r} model; only 'longformer' models can be exported"
@@ -123,13 +127,6 @@ FUSED_NEEDS_CUDA = (
 )
 
 
-def _card_text(model_id: str, vector_length: int) -> str:
-    from ..models import card_path, default_card
-
-    path = card_path(model_id)
-    return path.read_text(encoding="utf-8") if path is not None else default_card(model_id, vector_length)
-
-
 def _versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -145,176 +142,216 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _replace_dir(staging: Path, output_dir: Path) -> None:
-    """Move a finished export into place; never clobbers a directory that is not an export."""
-    if output_dir.exists():
-        if not output_dir.is_dir():
-            raise FileExistsError(f"{output_dir} exists and is not a directory")
-        if any(output_dir.iterdir()) and not (output_dir / MANIFEST_FILE).exists():
-            raise FileExistsError(
-                f"{output_dir} is a non-empty directory that is not a longformer2vec export"
-            )
-        old = output_dir.with_name(output_dir.name + f".old-{int(time.time())}")
-        output_dir.rename(old)
-        staging.rename(output_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        output_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging.rename(output_dir)
+def _precision_list(precision: str | Sequence[str]) -> list[str]:
+    """``"fp32,int8"``, ``["fp32", "int8"]`` or ``"int8"`` as a checked list without repeats."""
+    names = precision.split(",") if isinstance(precision, str) else list(precision)
+    names = list(dict.fromkeys(name.strip() for name in names if name.strip()))
+    bad = [name for name in names if name not in PRECISIONS]
+    if bad or not names:
+        raise ValueError(f"precision must be one or more of {PRECISIONS}, got {precision!r}")
+    return names
 
 
 def export_model(
     model: str = DEFAULT_MODEL,
     output_dir: str | Path = "longformer-onnx",
-    precision: str = "fp32",
+    precision: str | Sequence[str] = "fp32",
     *,
     opset: int | None = None,
     int8_recipes: Sequence[Int8Recipe] | None = None,
     model_id: str | None = None,
     layout: str | None = None,
-    global_tokens: bool = True,
+    global_tokens: bool = False,
     progress: Callable[[str], None] = _stderr,
 ) -> Path:
     """Export ``model`` (hub id or local HF dir) to ``output_dir``; returns the directory.
 
-    The graph is verified against the PyTorch model before anything is written; a parity failure
-    raises :class:`ParityError` naming the failing cases and leaves ``output_dir`` untouched.
-    For int8, ``int8_recipes`` (default :data:`INT8_RECIPES`: fastest first) are tried in order
-    and the first that passes the gate is kept; the manifest records every attempt. ``layout``
-    (``"cpu"``, ``"gpu"`` or ``"fused"``, see :class:`.model.LongformerForExport`) defaults per
-    precision and model size (:func:`.model.default_layout`); all compute the same function.
-    ``"fused"`` (ONNX Runtime's CUDA-only ``LongformerAttention``) is never chosen by default and
-    can only be exported where CUDA can verify it. ``global_tokens=False`` writes a graph without
-    global attention (no ``global_attention_mask`` input): what VectorHub's ``encode`` computes,
-    with fewer nodes (:class:`.model.LongformerForExport`); the runtime exports that one for
-    ``global_attention="none"``.
+    ``precision`` is one precision or several (``"fp32,int8"``); each becomes one graph
+    (``onnx/model.onnx``, ``onnx/model_int8.onnx``, ...). The graphs take ``input_ids`` and
+    ``attention_mask``; ``global_tokens=True`` also writes, beside each, a graph that takes
+    ``global_attention_mask`` (``onnx/model_global*.onnx``). Every graph is verified against the
+    PyTorch model before anything is written: a parity failure raises :class:`ParityError` naming the
+    failing cases and leaves ``output_dir`` untouched. For int8, ``int8_recipes`` (default
+    :data:`INT8_RECIPES`, fastest first) are tried in order and the first that passes is kept; the
+    manifest records every attempt. ``layout`` (``"cpu"``, ``"gpu"`` or ``"fused"``, see
+    :class:`.model.LongformerForExport`) defaults per precision and model size
+    (:func:`.model.default_layout`); all compute the same function. An existing export of the same
+    model at ``output_dir`` keeps its other graphs; the new ones are added (or replace their twins).
     """
-    import onnx
-    import onnxruntime as ort
+    from .directory import check_output_dir, install, write_model_files
+    from .model import attention_windows, default_layout, max_length
 
-    from .convert import DEFAULT_OPSET, INT8_RECIPES, convert_fp16, export_onnx, quantize_int8
-    from .model import (
-        LongformerForExport,
-        attention_windows,
-        default_layout,
-        max_length,
-        pad_multiple,
-    )
-    from .verify import check_thresholds, compare, format_table, results_to_json, torch_reference
-
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    precisions = _precision_list(precision)
     if layout is not None and layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if layout == "fused":
-        if precision == "int8":
+        if "int8" in precisions:
             raise ValueError(
                 "layout 'fused' runs on CUDA only; int8 graphs are for the CPU (use fp16 or fp32)"
             )
-        verification_providers(precision, layout)  # fails early, before loading the checkpoint
-    opset = opset or DEFAULT_OPSET
+        for name in precisions:
+            verification_providers(name, layout)  # fails early, before loading the checkpoint
     output_dir = Path(output_dir).expanduser().resolve()
+    check_output_dir(output_dir)
     model_id = model_id or model
 
     progress(f"loading {model}")
     hf_model, tokenizer = load_hf(model)
     config = hf_model.config
-    layout = layout or default_layout(config, precision)
-    wrapper = LongformerForExport(hf_model, layout=layout, global_tokens=global_tokens).eval()
-
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.tmp-", dir=output_dir.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
     try:
-        fp32_path = staging / ("model.fp32.onnx" if precision != "fp32" else GRAPH_FILE)
-        progress(f"exporting fp32 graph (opset {opset})")
-        export_onnx(wrapper, fp32_path, opset=opset)
-        hf_model.eval()
-
-        cases = parity_cases(config, tokenizer, global_tokens=global_tokens)
-        references = []
-        for number, case in enumerate(cases, start=1):
-            globals_note = " + global <s>" if case.global_first_token else ""
-            progress(f"PyTorch reference {number}/{len(cases)}: {case.name} {case.lengths}{globals_note}")
-            references.append(torch_reference(hf_model, case))
-
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        parity: dict[str, list[dict]] = {}
-
-        def verify(path: Path, precision_name: str, label: str) -> None:
-            providers = verification_providers(precision_name, layout)
-            session = ort.InferenceSession(str(path), options, providers=providers)
-            if precision_name == "fp16" or layout == "fused":
-                label = f"{label} on {session.get_providers()[0]}"
-            results = [
-                compare(case, ref, session, secs) for case, (ref, secs) in zip(cases, references, strict=True)
-            ]
-            progress(format_table(results, label))
-            parity[label] = results_to_json(results)
-            check_thresholds(results, precision_name)
-
-        verify(fp32_path, "fp32", "fp32")
-        graph_path = fp32_path
-        recipe = None
-        if precision == "int8":
-            graph_path = staging / GRAPH_FILE
-            recipes = list(int8_recipes or INT8_RECIPES)
-            for attempt, recipe in enumerate(recipes, start=1):
-                progress(f"quantizing to int8, recipe {recipe.name!r} ({attempt}/{len(recipes)})")
-                quantize_int8(fp32_path, graph_path, recipe)
-                try:
-                    verify(graph_path, "int8", f"int8 {recipe.name}")
-                    break
-                except ParityError as error:
-                    if attempt == len(recipes):
-                        raise
-                    progress(f"{error}; trying the next recipe")
-        elif precision == "fp16":
-            graph_path = staging / GRAPH_FILE
-            progress("converting to fp16 (pooling stays fp32)")
-            convert_fp16(fp32_path, graph_path)
-            verify(graph_path, "fp16", "fp16")
-        if graph_path != fp32_path:
-            fp32_path.unlink()
-
-        graph = onnx.load(str(graph_path), load_external_data=False)
-        runtime_tokenizer(tokenizer).save(str(staging / TOKENIZER_FILE))
-        (staging / CARD_FILE).write_text(_card_text(model_id, int(config.hidden_size)), encoding="utf-8")
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "model_id": model_id,
-            "precision": precision,
-            "opset": opset,
-            "graph_file": GRAPH_FILE,
-            "graph_sha256": sha256_file(graph_path),
-            "node_count": len(graph.graph.node),
-            "inputs": [i.name for i in graph.graph.input],
-            "outputs": [o.name for o in graph.graph.output],
-            "attention_windows": attention_windows(config),
-            "layout": layout,
-            "pad_multiple": pad_multiple(config, layout),
-            "max_length": max_length(config),
-            "vector_length": int(config.hidden_size),
-            "pooling": "mean",
-            "pad_token_id": int(config.pad_token_id),
-            "tokenizer_file": TOKENIZER_FILE,
-            "card_file": CARD_FILE,
-            "quantization": (
-                {**recipe.as_dict(), "activations": "u8, dynamic, per tensor"} if recipe is not None else None
-            ),
-            "parity_thresholds": {
-                "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),
-                "token_max_relative": {"fp32": FP32_TOKEN_MAX_RELATIVE},
-            },
-            "parity": parity,
-            "versions": _versions(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
-        (staging / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        _replace_dir(staging, output_dir)
+        graphs = _GraphWriter(hf_model, tokenizer, staging, opset, int8_recipes, global_tokens, progress)
+        for variant in (False, True) if global_tokens else (False,):
+            by_layout: dict[str, list[str]] = {}
+            for name in precisions:
+                by_layout.setdefault(layout or default_layout(config, name), []).append(name)
+            for graph_layout, names in by_layout.items():
+                graphs.write(variant, graph_layout, names)
+        write_model_files(
+            staging, hf_model, tokenizer, runtime_tokenizer(tokenizer), model_id, max_length(config)
+        )
+        manifest = Manifest(
+            path=staging / MANIFEST_FILE,
+            format_version=FORMAT_VERSION,
+            model_id=model_id,
+            max_length=max_length(config),
+            vector_length=int(config.hidden_size),
+            graphs=merge_graphs([], graphs.entries),
+            pad_token_id=int(config.pad_token_id),
+            pooling="mean",
+            chunk_overlap=DEFAULT_CHUNK_OVERLAP,
+            attention_windows=attention_windows(config),
+        )
+        install(staging, output_dir, manifest, progress)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    progress(f"wrote {output_dir} ({precision}, {manifest['node_count']} nodes)")
+    summary = ", ".join(f"{g.file} ({g.node_count} nodes)" for g in manifest.graphs)
+    progress(f"wrote {output_dir}: {summary}")
     return output_dir
+
+
+class _GraphWriter:
+    """Traces, verifies and converts the graphs of one export into the staging directory."""
+
+    def __init__(
+        self, hf_model, tokenizer, staging: Path, opset, int8_recipes, global_tokens: bool, progress
+    ):
+        from .convert import DEFAULT_OPSET
+        from .verify import torch_reference
+
+        self.hf_model, self.staging, self.progress = hf_model, staging, progress
+        self.opset = opset or DEFAULT_OPSET
+        self.recipes = list(int8_recipes or INT8_RECIPES)
+        self.entries: list[GraphEntry] = []
+        self.versions = _versions()
+        self.cases = parity_cases(hf_model.config, tokenizer, global_tokens=global_tokens)
+        self.references = []
+        for number, case in enumerate(self.cases, start=1):
+            note = " + global <s>" if case.global_first_token else ""
+            progress(f"PyTorch reference {number}/{len(self.cases)}: {case.name} {case.lengths}{note}")
+            self.references.append(torch_reference(hf_model, case))
+
+    def write(self, global_tokens: bool, layout: str, precisions: list[str]) -> None:
+        """One traced fp32 graph (checked first: every other precision is derived from it), then each of
+        ``precisions`` from it."""
+        from .convert import export_onnx
+        from .model import LongformerForExport
+
+        wrapper = LongformerForExport(self.hf_model, layout=layout, global_tokens=global_tokens).eval()
+        traced = self.staging / f"traced-{layout}-{int(global_tokens)}.onnx"
+        self.progress(
+            f"exporting fp32 graph ({layout} layout{', global tokens' if global_tokens else ''}, opset {self.opset})"
+        )
+        export_onnx(wrapper, traced, opset=self.opset)
+        self.hf_model.eval()
+        pairs = [
+            (c, r)
+            for c, r in zip(self.cases, self.references, strict=True)
+            if global_tokens or not c.global_first_token
+        ]
+        fp32_parity: dict[str, list[dict]] = {}
+        self._verify(traced, "fp32", "fp32", layout, pairs, fp32_parity)
+        for name in sorted(precisions, key=lambda p: p == "fp32"):  # fp32 last: it moves the traced file
+            target = self.staging / graph_file(name, global_tokens)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            parity = dict(fp32_parity)
+            recipe = None
+            if name == "fp32":
+                traced.rename(target)
+            elif name == "int8":
+                recipe = self._quantize(traced, target, layout, pairs, parity)
+            else:
+                from .convert import convert_fp16
+
+                self.progress("converting to fp16 (pooling stays fp32)")
+                convert_fp16(traced, target)
+                self._verify(target, "fp16", "fp16", layout, pairs, parity)
+            self.entries.append(self._entry(target, name, global_tokens, layout, recipe, parity))
+        traced.unlink(missing_ok=True)
+
+    def _verify(self, path: Path, precision: str, label: str, layout: str, pairs, parity: dict) -> None:
+        import onnxruntime as ort
+
+        from .verify import check_thresholds, compare, format_table, results_to_json
+
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        session = ort.InferenceSession(
+            str(path), options, providers=verification_providers(precision, layout)
+        )
+        if precision == "fp16" or layout == "fused":
+            label = f"{label} on {session.get_providers()[0]}"
+        results = [compare(case, ref, session, secs) for case, (ref, secs) in pairs]
+        self.progress(format_table(results, label))
+        parity[label] = results_to_json(results)
+        check_thresholds(results, precision)
+
+    def _quantize(self, traced: Path, target: Path, layout: str, pairs, parity: dict) -> Int8Recipe:
+        from .convert import quantize_int8
+
+        for attempt, recipe in enumerate(self.recipes, start=1):
+            self.progress(f"quantizing to int8, recipe {recipe.name!r} ({attempt}/{len(self.recipes)})")
+            quantize_int8(traced, target, recipe)
+            try:
+                self._verify(target, "int8", f"int8 {recipe.name}", layout, pairs, parity)
+                return recipe
+            except ParityError as error:
+                if attempt == len(self.recipes):
+                    raise
+                self.progress(f"{error}; trying the next recipe")
+        raise ParityError("no int8 recipe to try")
+
+    def _entry(
+        self, path: Path, precision: str, global_tokens: bool, layout: str, recipe, parity
+    ) -> GraphEntry:
+        import onnx
+
+        from .model import pad_multiple
+
+        graph = onnx.load(str(path), load_external_data=False)
+        return GraphEntry(
+            file=path.relative_to(self.staging).as_posix(),
+            precision=precision,
+            global_tokens=global_tokens,
+            sha256=sha256_file(path),
+            inputs=[i.name for i in graph.graph.input],
+            outputs=[o.name for o in graph.graph.output],
+            layout=layout,
+            pad_multiple=pad_multiple(self.hf_model.config, layout),
+            opset=self.opset,
+            node_count=len(graph.graph.node),
+            quantization=(
+                {**recipe.as_dict(), "activations": "u8, dynamic, per tensor"} if recipe is not None else None
+            ),
+            parity=parity,
+            parity_thresholds={
+                "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),
+                "token_max_relative": {"fp32": FP32_TOKEN_MAX_RELATIVE},
+            },
+            versions=self.versions,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            model_dir=self.staging,
+        )

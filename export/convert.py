@@ -10,7 +10,8 @@ from pathlib import Path
 import onnx
 import torch
 
-from .model import OUTPUT_NAMES, LongformerForExport
+from ..contract import GRAPH_OUTPUTS, LAST_HIDDEN_STATE, SENTENCE_EMBEDDING
+from .model import LongformerForExport
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,8 @@ def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPS
     model.eval()
     inputs = dummy_inputs(model)
     axes = {name: {0: "batch", 1: "sequence"} for name in model.input_names}
-    axes["last_hidden_state"] = {0: "batch", 1: "sequence"}
-    axes["sentence_embedding"] = {0: "batch"}
+    axes[LAST_HIDDEN_STATE] = {0: "batch", 1: "sequence"}
+    axes[SENTENCE_EMBEDDING] = {0: "batch"}
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # tracer warnings about int() of the TopK count are expected
         torch.onnx.export(
@@ -82,7 +83,7 @@ def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPS
             dynamo=False,
             opset_version=opset,
             input_names=list(model.input_names),
-            output_names=list(OUTPUT_NAMES),
+            output_names=list(GRAPH_OUTPUTS),
             dynamic_axes=axes,
             do_constant_folding=True,
         )
@@ -153,7 +154,7 @@ def pooling_only_nodes(graph: onnx.GraphProto) -> list[str]:
                 stack.extend(node.input)
         return seen
 
-    return sorted(ancestors("sentence_embedding") - ancestors("last_hidden_state"))
+    return sorted(ancestors(SENTENCE_EMBEDDING) - ancestors(LAST_HIDDEN_STATE))
 
 
 def _drop_duplicate_casts(graph: onnx.GraphProto) -> None:

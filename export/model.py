@@ -14,12 +14,9 @@ from functools import reduce
 import torch
 from torch import nn
 
-from ..hub import LAYOUTS
+from ..contract import LAYOUTS, graph_inputs
 from .attention import BandedLongformerSelfAttention, BandInputs, band_inputs, mask_bias, query_block
 from .fused_attention import FusedInputs, FusedLongformerSelfAttention, unsupported_global_rows
-
-INPUT_NAMES = ("input_ids", "attention_mask", "global_attention_mask")  # the last one: global tokens only
-OUTPUT_NAMES = ("last_hidden_state", "sentence_embedding")
 
 
 def attention_windows(config) -> list[int]:
@@ -116,7 +113,7 @@ class LongformerForExport(nn.Module):
     @property
     def input_names(self) -> tuple[str, ...]:
         """The graph's inputs: ``global_attention_mask`` only when it accepts global tokens."""
-        return INPUT_NAMES if self.global_tokens else INPUT_NAMES[:2]
+        return graph_inputs(self.global_tokens)
 
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         """HF's embeddings with RoBERTa positions (pad+1, pad+2, ... for non-pad tokens)."""

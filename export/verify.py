@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..common import graph_feeds, mean_pooling
-from ..manifest import format_parity_table
+from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS, format_parity_table
+from ..errors import ParityError
 from .attention import query_block
 
 # Minimum cosine of the pooled vector per precision; export refuses to finish below these.
@@ -38,10 +39,6 @@ VERIFICATION_TEXT = (
     "staff. She walked her dog along the beach at sunrise, then wrote three pages of her novel "
     "before breakfast. Rain is expected in the north tonight, with temperatures near 12 degrees. "
 )
-
-
-class ParityError(RuntimeError):
-    """The exported graph disagrees with PyTorch on at least one verification case."""
 
 
 @dataclass
@@ -163,12 +160,12 @@ def compare(case: ParityCase, reference: np.ndarray, session, seconds_torch: flo
     """Token-state and pooled-vector agreement over the real tokens of every sequence."""
     start = time.perf_counter()
     feeds = {
-        "input_ids": case.input_ids,
-        "attention_mask": case.attention_mask,
-        "global_attention_mask": case.global_attention_mask,
+        INPUT_IDS: case.input_ids,
+        ATTENTION_MASK: case.attention_mask,
+        GLOBAL_ATTENTION_MASK: case.global_attention_mask,
     }
     accepted = [node.name for node in session.get_inputs()]
-    if case.global_first_token and "global_attention_mask" not in accepted:
+    if case.global_first_token and GLOBAL_ATTENTION_MASK not in accepted:
         raise ValueError(f"case {case.name} has global tokens and the graph takes none")
     feeds = graph_feeds(feeds, accepted)
     try:

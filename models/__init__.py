@@ -17,6 +17,13 @@ def card_path(model_id: str) -> Path | None:
     return _HERE / name if name else None
 
 
+def _hub_url(model_id: str) -> str:
+    """The hub page of an ``org/name`` id; empty for a local checkpoint (a path is no hub repository)."""
+    name = str(model_id).strip()
+    local = name.startswith(("/", ".", "~")) or "\\" in name or Path(name).expanduser().exists()
+    return "" if local or name.count("/") != 1 else f"https://huggingface.co/{name}"
+
+
 def default_card(model_id: str, vector_length: int) -> str:
     """Minimal card in the same front-matter format for models without a packaged card."""
     short = f"Longformer encoder {model_id} exported to ONNX for long-document embeddings."
@@ -26,9 +33,9 @@ def default_card(model_id: str, vector_length: int) -> str:
         f'model_name: "{model_id}"\n'
         f'vector_length: "{vector_length} (default)"\n'
         'paper: "https://arxiv.org/abs/2004.05150"\n'
-        f'repo: "https://huggingface.co/{model_id}"\n'
+        f'repo: "{_hub_url(model_id)}"\n'
         'release_date: ""\n'
-        'installation: "pip install longformer2vec"\n'
+        'installation: "pip install -e . (in the longformer2vec checkout)"\n'
         "category: text\n"
         f"short_description: {short}\n"
         "---\n\n"

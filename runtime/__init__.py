@@ -11,9 +11,9 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .card import ModelDefinition, load_card, parse_card
+from .contract import GraphEntry, Manifest, load_model_dir
 from .encoder import DEFAULT_MODEL, Longformer2Vec
-from .errors import ExportUnavailableError, Longformer2VecError, ModelLoadError
-from .manifest import Manifest, load_model_dir
+from .errors import ExportUnavailableError, Longformer2VecError, ModelLoadError, ParityError
 
 
 def __getattr__(name: str) -> object:
@@ -33,12 +33,14 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "DEFAULT_MODEL",
     "ExportUnavailableError",
+    "GraphEntry",
     "Longformer2Vec",
     "Longformer2VecBatchEncoder",
     "Longformer2VecError",
     "Manifest",
     "ModelDefinition",
     "ModelLoadError",
+    "ParityError",
     "__version__",
     "load_card",
     "load_model_dir",

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .contract import Manifest
 
 CARD_FIELDS = (
     "model_id",
@@ -68,3 +72,18 @@ def parse_card(text: str) -> ModelDefinition:
 def load_card(path: str | Path) -> ModelDefinition:
     """Read and parse a card file."""
     return parse_card(Path(path).read_text(encoding="utf-8"))
+
+
+def definition_for(manifest: Manifest) -> ModelDefinition:
+    """The directory's card, else the packaged card of its model id, else a minimal generated one."""
+    if manifest.card_path.is_file():
+        try:
+            return load_card(manifest.card_path)
+        except (OSError, UnicodeDecodeError):
+            pass
+    from longformer2vec.models import card_path, default_card
+
+    packaged = card_path(manifest.model_id)
+    if packaged is not None:
+        return load_card(packaged)
+    return parse_card(default_card(manifest.model_id, manifest.vector_length))

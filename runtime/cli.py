@@ -9,12 +9,32 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .encoder import CPU_MAX_BATCH_TOKENS, DEFAULT_MODEL, GPU_MAX_BATCH_TOKENS
-from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
-from .hub import LAYOUTS, PRECISIONS, is_missing_export_dependency
-from .manifest import Manifest, format_parity_table, load_model_dir
+from .contract import (
+    DEFAULT_MODEL,
+    LAYOUTS,
+    PRECISIONS,
+    GraphEntry,
+    Manifest,
+    format_parity_table,
+    load_model_dir,
+)
+from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
+from .errors import Longformer2VecError
+from .extras import is_missing, missing_message
+from .text import check_text
 
 _MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"
+
+
+def _graph_summary(graph: GraphEntry) -> str:
+    quantization = graph.quantization or {}
+    recipe = f", recipe {quantization['name']}" if quantization.get("name") else ""
+    inputs = ", ".join(graph.inputs)
+    return (
+        f"  {graph.file}: {graph.name}{recipe}; layout {graph.layout or 'unrecorded'}, pad multiple "
+        f"{graph.pad_multiple}, opset {graph.opset}, {graph.node_count} nodes; inputs {inputs}; "
+        f"sha256 {graph.sha256}; created {graph.created}"
+    )
 
 
 def _summary(manifest: Manifest) -> str:
@@ -22,81 +42,85 @@ def _summary(manifest: Manifest) -> str:
     lines = [
         f"model_id:       {manifest.model_id}",
         f"directory:      {manifest.model_dir}",
-        f"precision:      {manifest.precision}",
-        f"opset:          {manifest.opset}",
-        f"graph:          {manifest.graph_file} ({manifest.node_count} nodes, sha256 {manifest.graph_sha256})",
+        f"format:         {manifest.format_version}",
         f"vector_length:  {manifest.vector_length}",
         f"max_length:     {manifest.max_length}",
-        f"pad_multiple:   {manifest.pad_multiple}",
         f"attention:      {len(manifest.attention_windows)} layers, windows {windows}",
-        f"layout:         {manifest.layout or 'unrecorded'}",
-        f"global tokens:  {'accepted (input global_attention_mask)' if manifest.accepts_global_tokens else 'none'}",
         f"pooling:        {manifest.pooling}",
-        f"created:        {manifest.created}",
+        f"chunk_overlap:  {manifest.chunk_overlap}",
+        f"graphs:         {manifest.graph_summary()}",
+        *(_graph_summary(graph) for graph in manifest.graphs),
     ]
-    if manifest.versions:
-        lines.append("versions:       " + ", ".join(f"{k}={v}" for k, v in manifest.versions.items()))
+    versions = manifest.graphs[0].versions if manifest.graphs else {}
+    if versions:
+        lines.append("versions:       " + ", ".join(f"{k}={v}" for k, v in versions.items()))
     return "\n".join(lines)
 
 
-def _parity_table(parity: object) -> str:
-    """The exporter's parity figures, one table per verified graph (fp32, then int8)."""
-    if not parity or not isinstance(parity, dict):
-        return "parity: (none recorded)"
-    return "\n\n".join(
-        format_parity_table(rows, label) if isinstance(rows, list) else f"{label}: {json.dumps(rows)}"
-        for label, rows in parity.items()
-    )
-
-
-def _export_extra_missing(error: ImportError) -> int:
-    print(f"error: exporting needs the export extra ({error}). Run: {EXPORT_INSTALL_HINT}", file=sys.stderr)
-    return 2
+def _parity_tables(manifest: Manifest) -> str:
+    """The exporter's parity figures, one table per verified graph (its fp32 trace, then the graph)."""
+    tables = []
+    for graph in manifest.graphs:
+        for label, rows in (graph.parity or {}).items():
+            title = f"{graph.file}: {label}"
+            tables.append(
+                format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
+            )
+    return "\n\n".join(tables) or "parity: (none recorded)"
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
     try:
         from longformer2vec.export import export_model
-    except ImportError as exc:
-        return _export_extra_missing(exc)
+    except ImportError as exc:  # the export package itself, or torch / transformers / onnx under it
+        print(f"error: {missing_message(exc, 'exporting', 'export')}", file=sys.stderr)
+        return 2
     from longformer2vec.export import INT8_RECIPES, ParityError
 
-    kwargs: dict[str, object] = {"precision": args.precision}
+    kwargs: dict[str, object] = {"precision": args.precision, "global_tokens": args.global_tokens}
     if args.opset is not None:
         kwargs["opset"] = args.opset
     if args.layout != "auto":
         kwargs["layout"] = args.layout
-    if args.no_global_tokens:
-        kwargs["global_tokens"] = False
     if args.int8_recipe != "auto":
         kwargs["int8_recipes"] = [r for r in INT8_RECIPES if r.name == args.int8_recipe]
     try:
         out_dir = export_model(args.model, args.output, **kwargs)
     except ModuleNotFoundError as exc:
-        if not is_missing_export_dependency(exc):
+        if not is_missing(exc, "export"):
             raise
-        return _export_extra_missing(exc)
+        print(f"error: {missing_message(exc, 'exporting', 'export')}", file=sys.stderr)
+        return 2
     except (ParityError, FileExistsError, ValueError, OSError) as exc:
         print(f"error: export failed, nothing written to {args.output}: {exc}", file=sys.stderr)
         return 1
-    print(_summary(load_model_dir(out_dir)))
+    print(_summary(load_model_dir(out_dir, verify_hash=False)))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     manifest = load_model_dir(args.dir, verify_hash=not args.no_verify)
     print(_summary(manifest))
-    print(_parity_table(manifest.parity))
+    print(_parity_tables(manifest))
     return 0
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
     from .encoder import Longformer2Vec
 
+    try:
+        texts = [check_text(text, f"text argument {i}") for i, text in enumerate(args.text, start=1)]
+    except ValueError as exc:  # undecodable bytes in argv arrive as lone surrogates
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     model = Longformer2Vec(
-        args.model, pooling=args.pooling, global_attention=args.global_attention, normalize=args.normalize
+        args.model,
+        pooling=args.pooling,
+        global_attention=args.global_attention,
+        normalize=args.normalize,
+        precision=args.precision,
     )
-    print(json.dumps(model.bulk_encode(list(args.text))))
+    print(json.dumps(model.bulk_encode(texts)))
     return 0
 
 
@@ -179,7 +203,7 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _corpus_extra_missing(error: ImportError) -> int:
-    print(f"error: encode needs the corpus extra ({error}). Run: {CORPUS_INSTALL_HINT}", file=sys.stderr)
+    print(f"error: {missing_message(error, 'encode', 'corpus')}", file=sys.stderr)
     return 2
 
 
@@ -232,6 +256,16 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _precision_list(text: str) -> str:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    bad = [name for name in names if name not in PRECISIONS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(
+            f"choose from {', '.join(PRECISIONS)} (comma-separated), got {text!r}"
+        )
+    return ",".join(names)
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -251,7 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"hub id or local checkpoint dir (default {DEFAULT_MODEL})",
     )
     p.add_argument("--output", required=True, help="directory to write (replaced only by a finished export)")
-    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument(
+        "--precision",
+        type=_precision_list,
+        default="fp32",
+        help=f"one or more of {', '.join(PRECISIONS)}, comma-separated (e.g. fp32,int8): one graph each "
+        "(default fp32). Exporting into an existing export of the same model adds the graphs to it",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (exporter default: 17)")
     p.add_argument(
         "--int8-recipe",
@@ -270,12 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
         "'auto': gpu for fp16 and for models narrower than 512, else cpu",
     )
     p.add_argument(
-        "--no-global-tokens",
+        "--global-tokens",
         action="store_true",
-        help="leave global attention out: the graph takes input_ids and attention_mask only and computes "
-        "what VectorHub's encode does, with fewer nodes (faster on short inputs); the runtime then refuses "
-        "--global-attention cls. Default: the graph also takes global_attention_mask",
+        help="also write graphs that take global_attention_mask (onnx/model_global*.onnx), beside the default "
+        "ones, for --global-attention cls. Default: graphs take input_ids and attention_mask only",
     )
+    p.add_argument("--no-global-tokens", action="store_true", help=argparse.SUPPRESS)  # the default now
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("info", help="print a model directory's manifest summary and parity table")
@@ -288,6 +328,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
     p.add_argument("--global-attention", choices=("none", "cls"), default="none")
     p.add_argument("--normalize", action="store_true")
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default=None,
+        help="graph to run (default: int8 on the CPU, fp16 on CUDA)",
+    )
     p.add_argument("text", nargs="+")
     p.set_defaults(func=_cmd_embed)
 

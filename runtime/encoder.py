@@ -1,37 +1,50 @@
-"""`Longformer2Vec`: the VectorHub-compatible facade over tokenizer + ONNX session."""
+"""`Longformer2Vec`: the VectorHub-compatible facade. It wires the parts: model resolution and graph
+choice (:mod:`.hub`), the ONNX session and its providers (:mod:`.session`), rows and batches
+(:mod:`.batching`); the API, CLI, server, corpus job and Ray all embed through it."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tokenizers import Encoding, Tokenizer
 
-from .card import ModelDefinition, load_card, parse_card
-from .common import content_span, pad_batch, padded_width, split_long, token_budget_batches
+from .batching import RowRunner, combine_rows, split_into_rows
+from .card import ModelDefinition, definition_for
 from .common import normalize as l2_normalize
-from .errors import Longformer2VecError, ModelLoadError
-from .hub import PRECISIONS as EXPORT_PRECISIONS
-from .hub import default_cache_dir, resolve_model
-from .manifest import Manifest, load_model_dir
-from .session import OnnxSession, ProviderSpec, default_providers, optimized_graph_path, will_use_cpu_only
+from .contract import DEFAULT_MODEL, POOLINGS, GraphEntry, Manifest, load_model_dir, verify_graph
+from .contract import PRECISIONS as GRAPH_PRECISIONS
+from .errors import ModelLoadError
+from .hub import (
+    CPU_PRECISION_ORDER,
+    CUDA_PRECISION_ORDER,
+    GLOBAL_ATTENTIONS,
+    choose_graph,
+    default_cache_dir,
+    resolve_model,
+)
+from .session import (
+    OnnxSession,
+    ProviderSpec,
+    default_providers,
+    optimized_graph_path,
+    session_providers,
+    wants_memory_pattern,
+    will_use_cpu_only,
+)
+from .text import check_text, check_texts
 
-DEFAULT_MODEL = "allenai/longformer-base-4096"
-POOLINGS = ("mean", "cls")
-GLOBAL_ATTENTIONS = ("none", "cls")
-PRECISIONS = (None, *EXPORT_PRECISIONS)  # None: int8 on the CPU, fp16 on CUDA
+__all__ = ["DEFAULT_MODEL", "GLOBAL_ATTENTIONS", "POOLINGS", "PRECISIONS", "Longformer2Vec"]
 
+log = logging.getLogger("longformer2vec")
 
-@dataclass
-class _Piece:
-    """One model input row: a whole text or one chunk of a long text."""
-
-    text_index: int
-    ids: list[int]
+PRECISIONS = (None, *GRAPH_PRECISIONS)  # None: int8 on the CPU, fp16 on CUDA, else what the directory has
+CPU_MAX_BATCH_TOKENS = 2048
+GPU_MAX_BATCH_TOKENS = 8192
 
 
 def _check_int(name: str, value: object, minimum: int) -> None:
@@ -44,15 +57,23 @@ def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
-CPU_MAX_BATCH_TOKENS = 2048
-GPU_MAX_BATCH_TOKENS = 8192
-
-
 def default_max_batch_tokens(providers: Sequence[str]) -> int:
-    """Padded tokens per ONNX call when the caller does not say: measured per device (see
-    :class:`Longformer2Vec`); ``providers`` are the session's, first one runs the graph."""
+    """Padded tokens per ONNX call when the caller does not say: 2048 on the CPU, where one call over
+    more tokens runs slower per token (its activations fall out of the cache), 8192 (two 4096-token
+    rows) on a GPU, which wants big calls. ``providers`` are the session's; the first runs the graph."""
     on_cpu = not providers or providers[0] == "CPUExecutionProvider"
     return CPU_MAX_BATCH_TOKENS if on_cpu else GPU_MAX_BATCH_TOKENS
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    """The directory's tokenizer without any padding or truncation baked into it: the runtime owns both."""
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises plain Exception subclasses
+        raise ModelLoadError(f"Cannot load tokenizer {path}: {exc}") from exc
+    tokenizer.no_padding()
+    tokenizer.no_truncation()
+    return tokenizer
 
 
 class Longformer2Vec:
@@ -60,38 +81,29 @@ class Longformer2Vec:
 
     `model_name` is an exported directory (with `manifest.json`), a hub id, or a local Hugging Face
     checkpoint; the latter two are exported into the cache on first use (needs the `export` extra).
-    With `global_attention="none"` (VectorHub's `encode`) that export leaves global attention out of
-    the graph (fewer nodes: a 16-token input ran 1.25-1.37x faster on the CPU); `global_attention="cls"`
-    exports (or finds) a graph that takes `global_attention_mask`, and refuses an exported directory
-    whose graph does not.
 
     Behaviour worth knowing:
 
+    * The graph: `precision` if given, else int8 when only the CPU runs the session, fp16 on CUDA, else
+      what the directory holds (:func:`.hub.choose_graph`); the choice is logged and kept in
+      :attr:`graph`. `global_attention="cls"` needs a graph exported with global tokens.
     * Every text is tokenized with the model's special tokens, so `""` embeds just the specials
-      (e.g. `<s></s>`) - a real, deterministic vector, not a placeholder.
-    * Texts longer than `max_length` tokens are never truncated. The content between the leading and
-      trailing special tokens is split into windows of `max_length - n_specials` tokens overlapping by
-      `chunk_overlap`; each window is re-wrapped in the same specials and embedded, and the text's vector
-      is the mean of the window vectors weighted by each window's token count (specials included),
-      taken before optional L2 normalisation. With `pooling="cls"` the window CLS vectors are combined
-      the same way.
-    * Batches are sorted by length and padded (mask 0) to a multiple of the manifest's `pad_multiple`
-      (a batch no longer than one multiple, e.g. of sentences, is left as it is: the graph runs it unpadded);
-      masked mean pooling makes padding irrelevant, so `bulk_encode(t)[i] == encode(t[i])` up to float noise.
-      A batch holds at most `batch_size` rows and `max_batch_tokens` padded tokens, which bounds peak
-      memory on long documents. The default depends on the device (:func:`default_max_batch_tokens`):
-      2048 on the CPU, where one call over more tokens runs slower per token (its activations fall out
-      of the cache: `bulk_encode` of the benchmark corpus ran 1.3x faster than with 8192), and 8192
-      (two 4096-token rows) on a GPU, which wants big calls.
-    * `precision=None` picks int8 when only the CPU provider will run, else fp16 (CUDA); it only affects
-      models that must be resolved/exported - an exported directory has its own precision.
-    * `optimized_cache=True` keeps an ONNX Runtime-optimized copy of the graph under
-      `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers) so later
-      starts skip graph optimization (base int8: 0.75 -> 0.62 s, same peak RSS); ignored when
-      `session_options` is given. Off by default: the first start writes the copy into the cache,
-      which read-only deployments cannot take.
+      (e.g. `<s></s>`): a real, deterministic vector, not a placeholder.
+    * Texts longer than `max_length` tokens are never truncated: they are split into overlapping
+      windows (`chunk_overlap` tokens), embedded, and averaged weighted by token counts, before the
+      optional L2 normalisation (:mod:`.batching` states the rule). `pooling="cls"` combines window CLS
+      vectors the same way.
+    * A text's vector depends on the text, the model and these options only, never on the other texts
+      of a call: rows are padded with a mask that pooling ignores, and int8 graphs, whose activation
+      scale spans a whole call, run one row per call (:func:`.batching.max_rows_per_call`). Other
+      graphs batch up to `batch_size` rows sorted by length, within `max_batch_tokens` padded tokens
+      (:func:`default_max_batch_tokens`), which bounds peak memory on long documents.
+    * `optimized_cache=True` keeps ONNX Runtime's optimized copy of the graph under
+      `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers), so later
+      starts skip graph optimization; ignored when `session_options` is given. Off by default: the first
+      start writes into the cache, which read-only deployments cannot take.
     * `use_io_binding=True` binds inputs and outputs to the session's device (ORT IO binding); off by
-      default because it measured no faster on CUDA here. Only the outputs a pooling needs are fetched.
+      default because it measured no faster on CUDA. Only the outputs a pooling needs are fetched.
     """
 
     def __init__(
@@ -108,7 +120,7 @@ class Longformer2Vec:
         use_io_binding: bool = False,
         batch_size: int = 8,
         max_batch_tokens: int | None = None,
-        chunk_overlap: int = 256,
+        chunk_overlap: int | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
         optimized_cache: bool = False,
     ) -> None:
@@ -118,91 +130,64 @@ class Longformer2Vec:
         _check_int("batch_size", batch_size, minimum=1)
         if max_batch_tokens is not None:
             _check_int("max_batch_tokens", max_batch_tokens, minimum=1)
-        _check_int("chunk_overlap", chunk_overlap, minimum=0)
+        if chunk_overlap is not None:
+            _check_int("chunk_overlap", chunk_overlap, minimum=0)
         self.model_name = str(model_name)
         self.pooling = pooling
         self.global_attention = global_attention
         self.normalize = bool(normalize)
         self.batch_size = batch_size
-        self.chunk_overlap = chunk_overlap
-        if precision is None:
-            precision = "int8" if will_use_cpu_only(providers) else "fp16"
+        cpu_only = will_use_cpu_only(providers)
+        device_precision = (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
         self._model_dir = resolve_model(
-            model_name, precision, cache_dir, global_tokens=global_attention != "none"
+            model_name, precision or device_precision, cache_dir, global_tokens=global_attention != "none"
         )
-        self._manifest = load_model_dir(self._model_dir)
-        if global_attention != "none" and not self._manifest.accepts_global_tokens:
-            raise ModelLoadError(
-                f"{self._model_dir} holds a graph exported without global tokens (its inputs: "
-                f"{', '.join(self._manifest.inputs)}), so global_attention={global_attention!r} cannot run "
-                "on it: export the model again without --no-global-tokens (global_tokens=False), or pass "
-                "the hub id / checkpoint and let the runtime export a graph that takes them"
-            )
-        self._tokenizer = self._load_tokenizer(self._manifest.tokenizer_path)
+        self._manifest = load_model_dir(self._model_dir, verify_hash=False)
+        self._graph = choose_graph(self._manifest, precision, global_attention, cpu_only)
+        verify_graph(self._graph, self._manifest.path)
+        log.info("%s: using %s (%s)", self._model_dir, self._graph.file, self._graph.name)
+        self.chunk_overlap = self._manifest.chunk_overlap if chunk_overlap is None else chunk_overlap
+        self._tokenizer = load_tokenizer(self._manifest.tokenizer_path)
+        self._session = self._open_session(
+            providers, session_options, intra_op_num_threads, use_io_binding, optimized_cache, cache_dir
+        )
+        self.max_batch_tokens = (
+            default_max_batch_tokens(self.providers) if max_batch_tokens is None else max_batch_tokens
+        )
+        self._rows = RowRunner(
+            self._session,
+            self._graph,
+            pad_token_id=self._manifest.pad_token_id,
+            max_length=self.max_length,
+            vector_length=self.vector_length,
+            pooling=pooling,
+            global_attention=global_attention,
+        )
+        self.definition: ModelDefinition = definition_for(self._manifest)
+
+    def _open_session(
+        self,
+        providers: Sequence[ProviderSpec] | None,
+        session_options: Any,
+        intra_op_num_threads: int | None,
+        use_io_binding: bool,
+        optimized_cache: bool,
+        cache_dir: str | os.PathLike[str] | None,
+    ) -> OnnxSession:
+        providers = session_providers(self._graph, providers)
         optimized = None
-        if optimized_cache and self._manifest.graph_sha256:
+        if optimized_cache and self._graph.sha256:
             root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-            optimized = optimized_graph_path(
-                root, self._manifest.graph_sha256, providers or default_providers()
-            )
-        if self._manifest.layout == "fused":
-            providers = self._fused_providers(providers)
-        self._session = OnnxSession(
-            self._manifest.graph_path,
+            optimized = optimized_graph_path(root, self._graph.sha256, providers or default_providers())
+        return OnnxSession(
+            self._graph.path,
             providers=providers,
             session_options=session_options,
             intra_op_num_threads=intra_op_num_threads,
             use_io_binding=use_io_binding,
             optimized_cache=optimized,
-            # A graph that takes global tokens sizes its slots with TopK, a value that becomes a shape; on
-            # the CPU, ORT's memory pattern then grew on repeated long calls (base int8: peak RSS 856 ->
-            # 649 MB with it off, same speed; benchmarks/RESULTS.md, graph-ab-mem-pattern).
-            memory_pattern=not (self._manifest.accepts_global_tokens and will_use_cpu_only(providers)),
+            memory_pattern=wants_memory_pattern(self._graph, providers),
         )
-        self.max_batch_tokens = (
-            default_max_batch_tokens(self.providers) if max_batch_tokens is None else max_batch_tokens
-        )
-        self.definition: ModelDefinition = self._load_definition(self._manifest)
-
-    # ------------------------------------------------------------------ loading
-    def _fused_providers(self, providers: Sequence[ProviderSpec] | None) -> list[ProviderSpec]:
-        """A ``fused`` graph (ONNX Runtime's LongformerAttention) has a CUDA kernel only: refuse a CPU-only
-        session up front, and ask for CUDA explicitly so a failed CUDA start is an error, not a CPU
-        fallback that cannot run the graph."""
-        chosen = list(providers) if providers is not None else default_providers()
-        if will_use_cpu_only(chosen):
-            raise ModelLoadError(
-                f"{self._model_dir} holds a 'fused' graph (ONNX Runtime's LongformerAttention), which runs "
-                f"on the CUDA provider only, and this session would run on {chosen or 'the CPU'}: install "
-                "longformer2vec-gpu on a CUDA machine, or load an export with layout 'cpu' or 'gpu'"
-            )
-        return chosen
-
-    @staticmethod
-    def _load_tokenizer(path: Path) -> Tokenizer:
-        """Load and strip any padding/truncation baked into tokenizer.json: the runtime owns both."""
-        try:
-            tok = Tokenizer.from_file(str(path))
-        except Exception as exc:  # tokenizers raises plain Exception subclasses
-            raise ModelLoadError(f"Cannot load tokenizer {path}: {exc}") from exc
-        tok.no_padding()
-        tok.no_truncation()
-        return tok
-
-    @staticmethod
-    def _load_definition(manifest: Manifest) -> ModelDefinition:
-        """Card from the model dir, else the packaged card, else a minimal generated one."""
-        if manifest.card_path.is_file():
-            try:
-                return load_card(manifest.card_path)
-            except (OSError, UnicodeDecodeError):
-                pass
-        from longformer2vec.models import card_path, default_card
-
-        packaged = card_path(manifest.model_id)
-        if packaged is not None:
-            return load_card(packaged)
-        return parse_card(default_card(manifest.model_id, manifest.vector_length))
 
     # --------------------------------------------------------------- properties
     @property
@@ -212,6 +197,15 @@ class Longformer2Vec:
     @property
     def manifest(self) -> Manifest:
         return self._manifest
+
+    @property
+    def graph(self) -> GraphEntry:
+        """The graph this model runs (file, precision, sha256, parity figures)."""
+        return self._graph
+
+    @property
+    def precision(self) -> str:
+        return self._graph.precision
 
     @property
     def providers(self) -> list[str]:
@@ -233,7 +227,7 @@ class Longformer2Vec:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(model_id={self._manifest.model_id!r}, model_dir='{self._model_dir}', "
-            f"precision={self._manifest.precision!r}, pooling={self.pooling!r}, "
+            f"graph={self._graph.file!r}, precision={self.precision!r}, pooling={self.pooling!r}, "
             f"global_attention={self.global_attention!r}, normalize={self.normalize}, "
             f"providers={self.providers})"
         )
@@ -243,9 +237,7 @@ class Longformer2Vec:
         """Embed one string (-> list[float]) or a list of strings (-> list[list[float]], via bulk_encode)."""
         if isinstance(text, (list, tuple)):
             return self.bulk_encode(list(text))
-        if not isinstance(text, str):
-            raise TypeError(f"text must be str or list[str], got {type(text).__name__}")
-        return self.encode_numpy([text])[0].tolist()
+        return self.encode_numpy([check_text(text, "text")])[0].tolist()
 
     def bulk_encode(self, texts: list[str], batch_size: int | None = None) -> list[list[float]]:
         """Embed many strings; output order matches input order."""
@@ -257,85 +249,12 @@ class Longformer2Vec:
 
     embed = encode_numpy
 
-    # ---------------------------------------------------------------- internals
-    @staticmethod
-    def _validate_texts(texts: Iterable[str]) -> list[str]:
-        if isinstance(texts, (str, bytes, bytearray)) or not isinstance(texts, Iterable):
-            raise TypeError(f"texts must be a list of str, got {type(texts).__name__}")
-        items = list(texts)
-        for i, x in enumerate(items):
-            if not isinstance(x, str):
-                raise TypeError(f"texts[{i}] must be str, got {type(x).__name__}")
-        return items
-
-    def _make_pieces(self, encodings: Sequence[Encoding]) -> list[_Piece]:
-        """Turn encodings into model rows, splitting over-long ones into special-wrapped windows."""
-        pieces: list[_Piece] = []
-        limit = self.max_length
-        for idx, enc in enumerate(encodings):
-            ids = list(enc.ids)
-            if not ids:
-                raise Longformer2VecError(
-                    f"texts[{idx}] produced no tokens; the tokenizer has no post-processor adding specials"
-                )
-            if len(ids) <= limit:
-                pieces.append(_Piece(idx, ids))
-                continue
-            start, end = content_span(enc.special_tokens_mask)
-            head, content, tail = ids[:start], ids[start:end], ids[end:]
-            chunk_len = limit - len(head) - len(tail)
-            if chunk_len < 1:
-                raise Longformer2VecError(
-                    f"max_length {limit} leaves no room next to {len(head) + len(tail)} specials"
-                )
-            for chunk in split_long(content, chunk_len, self.chunk_overlap):
-                pieces.append(_Piece(idx, head + chunk + tail))
-        return pieces
-
-    def _run_pieces(self, pieces: list[_Piece], batch_size: int) -> np.ndarray:
-        """Run rows sorted by length (less padding), then scatter results back to piece order."""
-        out = np.zeros((len(pieces), self.vector_length), dtype=np.float32)
-        multiple = self._manifest.pad_multiple
-        lengths = [len(piece.ids) for piece in pieces]
-        for batch in token_budget_batches(lengths, batch_size, self.max_batch_tokens, multiple):
-            seqs = [pieces[i].ids for i in batch]
-            longest = max(len(s) for s in seqs)
-            # Never pad past max_length just to hit the multiple; the graph pads internally anyway.
-            mult = multiple if padded_width(longest, multiple) <= self.max_length else 1
-            ids, mask = pad_batch(seqs, self._manifest.pad_token_id, mult)
-            global_mask = np.zeros_like(ids)
-            if self.global_attention == "cls":
-                global_mask[:, 0] = 1
-            hidden, pooled = self._session.run(ids, mask, global_mask, need_hidden=self.pooling == "cls")
-            vectors = pooled if hidden is None else hidden[:, 0, :]
-            if vectors.shape[-1] != self.vector_length:
-                raise ModelLoadError(
-                    f"{self._manifest.graph_path} produced vectors of length {vectors.shape[-1]}, "
-                    f"manifest says {self.vector_length}"
-                )
-            out[batch] = vectors
-        return out
-
-    def _combine(self, pieces: list[_Piece], vectors: np.ndarray, n_texts: int) -> np.ndarray:
-        """Token-count-weighted mean of each text's window vectors (identity for single-window texts)."""
-        sums = np.zeros((n_texts, self.vector_length), dtype=np.float64)
-        weights = np.zeros(n_texts, dtype=np.float64)
-        for piece, vec in zip(pieces, vectors, strict=True):
-            w = float(len(piece.ids))
-            sums[piece.text_index] += w * vec
-            weights[piece.text_index] += w
-        return (sums / weights[:, None]).astype(np.float32)
-
-    # ------------------------------------------------------------ corpus support
     def encode_numpy_with_token_counts(
         self, texts: Iterable[str], batch_size: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """`encode_numpy` plus each text's token count (specials included, before windowing).
-
-        The counts come from the same tokenization as the vectors, so corpus tools can report
-        tokens/s without tokenizing every document twice.
-        """
-        items = self._validate_texts(texts)
+        """`encode_numpy` plus each text's token count (specials included, before windowing), from the
+        same tokenization as the vectors, so corpus tools report tokens/s without tokenizing twice."""
+        items = check_texts(texts)
         encodings = self._tokenizer.encode_batch(items) if items else []
         counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
         return self.encode_encodings(encodings, batch_size), counts
@@ -349,6 +268,6 @@ class Longformer2Vec:
             return np.zeros((0, self.vector_length), dtype=np.float32)
         size = self.batch_size if batch_size is None else batch_size
         _check_int("batch_size", size, minimum=1)
-        pieces = self._make_pieces(encodings)
-        out = self._combine(pieces, self._run_pieces(pieces, size), len(encodings))
+        rows = split_into_rows(encodings, self.max_length, self.chunk_overlap)
+        out = combine_rows(rows, self._rows.run(rows, size, self.max_batch_tokens), len(encodings))
         return l2_normalize(out) if self.normalize else out

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-EXPORT_INSTALL_HINT = "pip install 'longformer2vec[export]'"
-CORPUS_INSTALL_HINT = "pip install 'longformer2vec[corpus]'"
+CORPUS_INSTALL_HINT = "pip install -e '.[corpus]'"  # TODO(lead): corpus uses extras.install_hint after merge
 
 
 class Longformer2VecError(Exception):
@@ -14,14 +13,20 @@ class ModelLoadError(Longformer2VecError):
     """A model directory is missing, incomplete or corrupt; the message names the offending path."""
 
 
+class ParityError(Longformer2VecError, RuntimeError):
+    """An exported graph disagrees with PyTorch on at least one verification case; nothing was written."""
+
+
 class ExportUnavailableError(Longformer2VecError):
     """A hub model needs exporting but the optional export dependencies (torch, transformers) are missing."""
 
     def __init__(self, model: str, reason: str = "") -> None:
+        from .extras import install_hint
+
         self.model = model
         detail = f" ({reason})" if reason else ""
         super().__init__(
             f"Model {model!r} has no exported ONNX directory and the export extra is not installed{detail}. "
-            f"Either run `{EXPORT_INSTALL_HINT}`, or export elsewhere with "
+            f"Either {install_hint('export')}, or export elsewhere with "
             f'`longformer2vec export {model} --output DIR` and load it with Longformer2Vec("DIR").'
         )

@@ -1,25 +1,33 @@
-"""Resolve a model name to an exported directory, exporting into the cache on first use when possible."""
+"""Which model directory and which graph: a model name becomes an exported directory (exported into the
+cache on first use when possible), and a directory's manifest yields the graph a session runs."""
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Sequence
 from pathlib import Path
 
+from .contract import (
+    MANIFEST_FILE,
+    PRECISIONS,
+    GraphEntry,
+    Manifest,
+    graph_file,
+    is_model_dir,
+    read_manifest,
+)
 from .errors import ExportUnavailableError, ModelLoadError
-from .manifest import is_model_dir, load_model_dir
+from .extras import is_missing
+from .locking import file_lock
 
-PRECISIONS = ("fp32", "int8", "fp16")  # what export_model writes; the one list CLI and API check against
-LAYOUTS = ("cpu", "gpu", "fused")  # graph layouts export_model can write (export.model.LongformerForExport)
-EXPORT_DEPENDENCIES = frozenset({"torch", "transformers", "onnx", "onnxruntime"})
+log = logging.getLogger("longformer2vec")
 
-
-def is_missing_export_dependency(error: ImportError) -> bool:
-    """Whether an import error means the `export` extra is not installed (not a bug elsewhere)."""
-    return (error.name or "").split(".")[0] in EXPORT_DEPENDENCIES
-
+GLOBAL_ATTENTIONS = ("none", "cls")
+# What a session prefers when the caller names no precision: int8 on the CPU, fp16 on CUDA.
+CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
+CUDA_PRECISION_ORDER = ("fp16", "fp32", "int8")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -33,36 +41,18 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "longformer2vec"
 
 
-def cache_key(model_name: str, precision: str, global_tokens: bool = False) -> str:
-    """Folder name for a model id, e.g. `allenai--longformer-base-4096-int8`, and
-    `allenai--longformer-base-4096-int8-global` for a graph that also takes global tokens."""
+def cache_key(model_name: str) -> str:
+    """Folder name for a model id, e.g. `allenai--longformer-base-4096`; a local HF checkpoint is keyed
+    on its absolute path. One folder holds every precision exported for the model."""
     name = str(model_name).strip().rstrip("/\\")
-    if Path(name).expanduser().is_dir():  # local HF checkpoint: key on its absolute path
+    if Path(name).expanduser().is_dir():
         name = str(Path(name).expanduser().resolve()).lstrip("/\\")
-    name = name.replace("\\", "/").replace("/", "--").replace(":", "")
-    return f"{name}-{precision}" + ("-global" if global_tokens else "")
+    return name.replace("\\", "/").replace("/", "--").replace(":", "")
 
 
-@contextlib.contextmanager
-def _export_lock(path: Path) -> Iterator[None]:
-    """Best-effort inter-process lock so two processes do not export the same model at once."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            import fcntl
-        except ImportError:  # Windows: no lock; the exporter's atomic rename still avoids torn dirs
-            yield
-            return
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
-
-
-def _accepts_global_tokens(model_dir: Path) -> bool:
+def _holds(model_dir: Path, precision: str, global_tokens: bool) -> bool:
     try:
-        return load_model_dir(model_dir, verify_hash=False).accepts_global_tokens
+        return read_manifest(model_dir).find(precision, global_tokens) is not None
     except ModelLoadError:
         return False
 
@@ -75,11 +65,10 @@ def resolve_model(
 ) -> Path:
     """Return an exported model directory for `model_name`.
 
-    A directory with `manifest.json` is used as is. Anything else (hub id or local HF checkpoint) maps to
-    `<cache>/<id with / -> -->-<precision>`, exported there on first use if the export extra is installed,
-    without global attention (the graph VectorHub's `encode` computes, with fewer nodes). `global_tokens`
-    asks for a graph that also takes `global_attention_mask`: the plain folder when it holds one (exports
-    of earlier versions did), else `<...>-<precision>-global`.
+    A directory with `manifest.json` is used as it is. A hub id or a local HF checkpoint maps to
+    `<cache>/<id with / -> -->`; when that folder lacks the graph asked for (`precision`, and with
+    `global_tokens` one that takes `global_attention_mask`), it is exported and added there. This is
+    the runtime's one entry point into :mod:`longformer2vec.export` (needs the export extra).
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
@@ -90,27 +79,61 @@ def resolve_model(
         raise ModelLoadError(f"Model directory not found: {local} (and {str(model_name)!r} is not a hub id)")
     if local.is_dir() and not (local / "config.json").is_file():
         raise ModelLoadError(
-            f"{local} is neither an exported longformer2vec directory (no manifest.json) "
+            f"{local} is neither an exported longformer2vec directory (no {MANIFEST_FILE}) "
             "nor a Hugging Face checkpoint (no config.json)"
         )
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = root / cache_key(str(model_name), precision)
-    if global_tokens and not (is_model_dir(target) and _accepts_global_tokens(target)):
-        target = root / cache_key(str(model_name), precision, global_tokens=True)
-    if is_model_dir(target):
+    target = root / cache_key(str(model_name))
+    if _holds(target, precision, global_tokens):
         return target
     try:
         from longformer2vec.export import export_model  # heavy: torch + transformers
     except ImportError as exc:
         raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
-    with _export_lock(root / f".{target.name}.lock"):
-        if not is_model_dir(target):  # another process may have finished while we waited
+    with file_lock(root / f".{target.name}.lock"):
+        if not _holds(target, precision, global_tokens):  # another process may have finished meanwhile
+            log.info("exporting %s (%s) into %s", model_name, precision, target)
             try:
                 export_model(str(model_name), target, precision=precision, global_tokens=global_tokens)
             except ModuleNotFoundError as exc:  # export deps imported lazily inside export_model
-                if not is_missing_export_dependency(exc):
+                if not is_missing(exc, "export"):
                     raise
                 raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
-    if not is_model_dir(target):
-        raise ModelLoadError(f"export of {model_name!r} did not produce {target / 'manifest.json'}")
+    if not _holds(target, precision, global_tokens):
+        raise ModelLoadError(f"export of {model_name!r} did not produce {target / graph_file(precision)}")
     return target
+
+
+def _export_hint(manifest: Manifest, precision: str, global_tokens: bool) -> str:
+    flags = f"--precision {precision}" + (" --global-tokens" if global_tokens else "")
+    return (
+        f"add it with `longformer2vec export {manifest.model_id} --output {manifest.model_dir} {flags}` "
+        "(exporting into an existing directory adds the graph)"
+    )
+
+
+def choose_graph(
+    manifest: Manifest, precision: str | None, global_attention: str, cpu_only: bool
+) -> GraphEntry:
+    """The graph a session runs: `precision` if given, else the device's preference (int8 on the CPU,
+    fp16 on CUDA) among those present. `global_attention="cls"` needs a graph that takes global tokens;
+    `"none"` prefers one that does not (fewer nodes) and else feeds zeros to one that does."""
+    if global_attention not in GLOBAL_ATTENTIONS:
+        raise ValueError(
+            f"global_attention must be one of {list(GLOBAL_ATTENTIONS)}, got {global_attention!r}"
+        )
+    needs_global = global_attention != "none"
+    usable = [g for g in manifest.graphs if g.global_tokens or not needs_global]
+    if precision is not None:
+        usable = [g for g in usable if g.precision == precision]
+    if not usable:
+        wanted = precision or (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
+        what = f"a {precision or 'any'}-precision graph" + (
+            " that takes global tokens" if needs_global else ""
+        )
+        raise ModelLoadError(
+            f"{manifest.model_dir} has no {what} (it holds: {manifest.graph_summary()}); "
+            f"{_export_hint(manifest, wanted, needs_global)}"
+        )
+    order: Sequence[str] = CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER
+    return min(usable, key=lambda g: (order.index(g.precision), g.global_tokens != needs_global))

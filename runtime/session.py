@@ -19,6 +19,15 @@ import numpy as np
 import onnxruntime as ort
 
 from .common import graph_feeds
+from .contract import (
+    ATTENTION_MASK,
+    GLOBAL_ATTENTION_MASK,
+    GRAPH_OUTPUTS,
+    INPUT_IDS,
+    LAST_HIDDEN_STATE,
+    SENTENCE_EMBEDDING,
+    GraphEntry,
+)
 from .errors import ModelLoadError
 
 ProviderSpec = str | tuple[str, dict[str, Any]]
@@ -69,6 +78,31 @@ def will_use_cpu_only(providers: Sequence[ProviderSpec] | None) -> bool:
     return all(n == CPU for n in names)
 
 
+def session_providers(
+    graph: GraphEntry, providers: Sequence[ProviderSpec] | None
+) -> list[ProviderSpec] | None:
+    """The providers a graph's session asks for. A ``fused`` graph (ONNX Runtime's LongformerAttention)
+    has a CUDA kernel only: a CPU-only session is refused up front, and CUDA is asked for explicitly so
+    that a failed CUDA start is an error, not a CPU fallback that cannot run the graph."""
+    if graph.layout != "fused":
+        return None if providers is None else list(providers)
+    chosen = list(providers) if providers is not None else default_providers()
+    if will_use_cpu_only(chosen):
+        raise ModelLoadError(
+            f"{graph.path} is a 'fused' graph (ONNX Runtime's LongformerAttention), which runs on the CUDA "
+            f"provider only, and this session would run on {chosen or 'the CPU'}: install longformer2vec-gpu "
+            "on a CUDA machine, or load an export with layout 'cpu' or 'gpu'"
+        )
+    return chosen
+
+
+def wants_memory_pattern(graph: GraphEntry, providers: Sequence[ProviderSpec] | None) -> bool:
+    """ONNX Runtime's memory pattern (buffers planned from earlier runs of a shape), except for graphs
+    that take global tokens on the CPU: they size their global slots with TopK, a value that becomes a
+    shape, and the planned buffers then grew on repeated long calls (benchmarks/RESULTS.md)."""
+    return not (graph.global_tokens and will_use_cpu_only(providers))
+
+
 def optimized_graph_path(cache_dir: Path, graph_sha256: str, providers: Sequence[ProviderSpec]) -> Path:
     """Where the pre-optimized copy of a graph lives: keyed by graph, onnxruntime version and providers
     (fusions differ by provider and by onnxruntime release)."""
@@ -115,9 +149,8 @@ class OnnxSession:
             self.session = self._create(graph_path, options, [CPU])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
-        required = ("last_hidden_state", "sentence_embedding")
-        if any(name not in self.output_names for name in required):
-            raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(required)}")
+        if any(name not in self.output_names for name in GRAPH_OUTPUTS):
+            raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(GRAPH_OUTPUTS)}")
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
         self.device_id = self._device_id()
         # Off unless asked for: on an H100 it gained nothing at batch 8 and cost 0.4-1.5 ms at batch 1
@@ -194,12 +227,12 @@ class OnnxSession:
         ``need_hidden=False`` fetches only the pooled vectors: on CUDA that skips copying the
         ``[batch, sequence, hidden]`` states (12 MB per 4096-token row) back to the host.
         """
-        feeds = {"input_ids": ids, "attention_mask": mask, "global_attention_mask": global_mask}
+        feeds = {INPUT_IDS: ids, ATTENTION_MASK: mask, GLOBAL_ATTENTION_MASK: global_mask}
         feeds = {
             k: np.ascontiguousarray(v, dtype=np.int64)
             for k, v in graph_feeds(feeds, self.input_names).items()
         }
-        names = ["last_hidden_state", "sentence_embedding"] if need_hidden else ["sentence_embedding"]
+        names = [LAST_HIDDEN_STATE, SENTENCE_EMBEDDING] if need_hidden else [SENTENCE_EMBEDDING]
         outputs = self._run_bound(feeds, names) if self.use_io_binding else self.session.run(names, feeds)
         pooled = np.asarray(outputs[-1], dtype=np.float32)
         return (np.asarray(outputs[0], dtype=np.float32) if need_hidden else None), pooled

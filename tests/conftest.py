@@ -41,12 +41,17 @@ def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_fp32_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CPU layout (per-head attention chains), which a model this narrow only gets when asked:
-    the parity tests against HF run on it; the int8 export below keeps the automatic (GPU) layout."""
+    """The CPU layout (per-head attention chains), which a model this narrow only gets when asked, with
+    both graphs (plain, and one that takes global tokens): the parity tests against HF run on it; the
+    int8 export below keeps the automatic (GPU) layout and the default (plain) graph only."""
     from longformer2vec.export import export_model
 
     return export_model(
-        str(tiny_hf), tmp_path_factory.mktemp("onnx") / "fp32", precision="fp32", layout="cpu"
+        str(tiny_hf),
+        tmp_path_factory.mktemp("onnx") / "fp32",
+        precision="fp32",
+        layout="cpu",
+        global_tokens=True,
     )
 
 
@@ -70,9 +75,6 @@ def tiny_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     ]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
-    assert (
-        "parity int8" in res.stderr
-        and "precision:      int8" in res.stdout
-        and "layout:         gpu" in res.stdout
-    )
+    assert "parity int8" in res.stderr and "graphs:         int8" in res.stdout
+    assert "onnx/model_int8.onnx: int8, recipe all-linear; layout gpu" in res.stdout
     return out

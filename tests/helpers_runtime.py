@@ -7,7 +7,6 @@ expected embeddings in numpy without the runtime.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
+from longformer2vec import contract
 from longformer2vec.export import synthetic
 
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
@@ -96,8 +96,12 @@ def write_stub_model_dir(
     model_id: str = "stub/longformer-tiny",
     with_card: bool = True,
     tokenizer_padding: bool = True,
+    precisions: tuple[str, ...] = ("fp32",),
+    global_tokens: bool = True,
 ) -> Path:
-    """Write a complete model directory (graph, tokenizer, card, manifest with real sha256).
+    """Write a complete model directory (graph, tokenizer, card, manifest with real sha256s), laid out by
+    :mod:`longformer2vec.contract`. Each precision gets a copy of the same stub graph (the stub has no
+    weights to quantize), so graph choice is observable through the manifest only.
 
     `tokenizer_padding` bakes padding/truncation into tokenizer.json so tests prove the runtime strips them.
     """
@@ -106,13 +110,11 @@ def write_stub_model_dir(
     if tokenizer_padding:
         tok.enable_padding(pad_id=PAD, pad_token="<pad>", length=64)
         tok.enable_truncation(max_length=16)
-    tok.save(str(out / "tokenizer.json"))
+    tok.save(str(out / contract.TOKENIZER_FILE))
     table = embedding_table(tok.get_vocab_size())
     np.save(out / "table.npy", table)  # test oracle only; not part of the contract
-    onnx.save(build_stub_graph(table), str(out / "model.onnx"))
-    graph_bytes = (out / "model.onnx").read_bytes()
     if with_card:
-        (out / "card.md").write_text(
+        (out / contract.CARD_FILE).write_text(
             "---\n"
             'model_id: "text/stub"\n'
             'model_name: "Stub Longformer"  \n'
@@ -123,44 +125,63 @@ def write_stub_model_dir(
             "---\n\n## Description\n\nTiny stub.\n",
             encoding="utf-8",
         )
-    manifest = {
-        "format_version": 1,
-        "model_id": model_id,
-        "precision": "fp32",
-        "opset": 17,
-        "graph_file": "model.onnx",
-        "graph_sha256": hashlib.sha256(graph_bytes).hexdigest(),
-        "node_count": 12,
-        "inputs": ["input_ids", "attention_mask", "global_attention_mask"],
-        "outputs": ["last_hidden_state", "sentence_embedding"],
-        "attention_windows": [4, 4],
-        "pad_multiple": pad_multiple,
-        "max_length": max_length,
-        "vector_length": HIDDEN,
-        "pooling": "mean",
-        "pad_token_id": PAD,
-        "tokenizer_file": "tokenizer.json",
-        "card_file": "card.md",
-        "parity": {
-            "fp32": [
-                {
-                    "case": "one_token",
-                    "lengths": [3],
-                    "global_first_token": False,
-                    "token_max_abs": 1e-6,
-                    "token_min_cosine": 1.0,
-                    "pooled_max_abs": 1e-6,
-                    "pooled_min_cosine": 1.0,
-                    "seconds_torch": 0.01,
-                    "seconds_onnx": 0.01,
-                }
-            ]
-        },
-        "versions": {"onnx": onnx.__version__},
-        "created": "2024-01-01T00:00:00Z",
+    parity = {
+        "fp32": [
+            {
+                "case": "one_token",
+                "lengths": [3],
+                "global_first_token": False,
+                "token_max_abs": 1e-6,
+                "token_max_relative": 1e-7,
+                "token_min_cosine": 1.0,
+                "pooled_max_abs": 1e-6,
+                "pooled_min_cosine": 1.0,
+                "seconds_torch": 0.01,
+                "seconds_onnx": 0.01,
+            }
+        ]
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    graphs = []
+    for precision in precisions:
+        relative = contract.graph_file(precision, global_tokens)
+        (out / relative).parent.mkdir(parents=True, exist_ok=True)
+        onnx.save(build_stub_graph(table), str(out / relative))
+        graphs.append(
+            contract.GraphEntry(
+                file=relative,
+                precision=precision,
+                global_tokens=global_tokens,
+                sha256=contract.sha256_file(out / relative),
+                layout="gpu",
+                pad_multiple=pad_multiple,
+                opset=17,
+                node_count=12,
+                parity=parity,
+                versions={"onnx": onnx.__version__},
+                created="2024-01-01T00:00:00Z",
+                model_dir=out,
+            )
+        )
+    specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
+    tokenizer_json = json.loads((out / contract.TOKENIZER_FILE).read_text(encoding="utf-8"))
+    contract.write_consumer_files(out, contract.consumer_files(tokenizer_json, specials, HIDDEN, max_length))
+    contract.write_manifest(
+        contract.Manifest(
+            path=out / contract.MANIFEST_FILE,
+            format_version=contract.FORMAT_VERSION,
+            model_id=model_id,
+            max_length=max_length,
+            vector_length=HIDDEN,
+            graphs=graphs,
+            pad_token_id=PAD,
+            attention_windows=[4, 4],
+        )
+    )
     return out
+
+
+def stub_graph_path(model_dir: Path, precision: str = "fp32", global_tokens: bool = True) -> Path:
+    return model_dir / contract.graph_file(precision, global_tokens)
 
 
 def oracle_vector(table: np.ndarray, ids: list[int], global_first: bool = False) -> np.ndarray:

@@ -14,6 +14,8 @@ import pytest
 import torch
 from transformers import LongformerModel
 
+from longformer2vec.common import graph_feeds
+from longformer2vec.contract import load_model_dir
 from longformer2vec.export import ParityError, export_model
 from longformer2vec.export import attention as export_attention_module
 from longformer2vec.export.synthetic import make_random_longformer
@@ -47,29 +49,80 @@ def _random_batch(rng: np.random.Generator, lengths: list[int], vocab: int, glob
     return ids, mask, glob
 
 
-def _run_graph(model_dir: Path, ids, mask, glob):
-    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+def _graph_path(model_dir: Path, precision: str = "fp32") -> Path:
+    """The graph of an export that takes global tokens when it has one, else its plain one; or the
+    ``model.onnx`` a test traced itself."""
+    if not (model_dir / "manifest.json").is_file():
+        return model_dir / "model.onnx"
+    graphs = [g for g in load_model_dir(model_dir, verify_hash=False).graphs if g.precision == precision]
+    return max(graphs, key=lambda g: g.global_tokens).path
+
+
+def _run_graph(model_dir: Path, ids, mask, glob, precision: str = "fp32"):
+    session = ort.InferenceSession(str(_graph_path(model_dir, precision)), providers=["CPUExecutionProvider"])
     feeds = {"input_ids": ids, "attention_mask": mask, "global_attention_mask": glob}
-    return session.run(None, feeds)
+    inputs = [i.name for i in session.get_inputs()]
+    assert glob.any() <= ("global_attention_mask" in inputs), "global tokens for a graph without them"
+    return session.run(None, graph_feeds(feeds, inputs))
 
 
 def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: Path) -> None:
     fp32 = json.loads((tiny_fp32_dir / "manifest.json").read_text())
     int8 = json.loads((tiny_int8_dir / "manifest.json").read_text())
-    assert fp32["precision"] == "fp32" and int8["precision"] == "int8"
-    assert fp32["attention_windows"] == [8, 4, 8] and fp32["pad_multiple"] == 2 and fp32["max_length"] == 128
-    assert fp32["node_count"] > 100 and len(fp32["graph_sha256"]) == 64
-    assert fp32["layout"] == "cpu" and int8["layout"] == "gpu"  # asked for; automatic for a 32-wide model
-    rows = fp32["parity"]["fp32"]
+    assert (
+        fp32["format_version"] == 2 and fp32["attention_windows"] == [8, 4, 8] and fp32["max_length"] == 128
+    )
+    plain, with_globals = fp32["graphs"]
+    assert (plain["file"], plain["global_tokens"]) == ("onnx/model.onnx", False)
+    assert (with_globals["file"], with_globals["global_tokens"]) == ("onnx/model_global.onnx", True)
+    assert with_globals["inputs"] == ["input_ids", "attention_mask", "global_attention_mask"]
+    assert plain["inputs"] == ["input_ids", "attention_mask"]
+    (quantized,) = int8["graphs"]
+    assert (quantized["file"], quantized["precision"]) == ("onnx/model_int8.onnx", "int8")
+    assert with_globals["pad_multiple"] == 2 and with_globals["node_count"] > plain["node_count"] > 100
+    assert len(with_globals["sha256"]) == 64
+    assert (
+        plain["layout"] == "cpu" and quantized["layout"] == "gpu"
+    )  # asked for; automatic for a 32-wide model
+    rows = with_globals["parity"]["fp32"]
     assert {r["case"] for r in rows} == CASE_NAMES and len(rows) == 2 * len(CASE_NAMES)
     assert {r["global_first_token"] for r in rows} == {False, True}
+    assert len(plain["parity"]["fp32"]) == len(CASE_NAMES)  # no global cases for a graph without them
     assert next(r["lengths"] for r in rows if r["case"] == "model_max") == [128]
-    for r in rows:
+    for r in rows + plain["parity"]["fp32"]:
         assert r["pooled_min_cosine"] >= 0.99999 and r["token_max_abs"] < 1e-4, r
-    int8_label = [k for k in int8["parity"] if k.startswith("int8")][-1]
-    assert int8["quantization"]["name"] in int8_label
-    for r in int8["parity"][int8_label]:
+    int8_label = [k for k in quantized["parity"] if k.startswith("int8")][-1]
+    assert quantized["quantization"]["name"] in int8_label
+    for r in quantized["parity"][int8_label]:
         assert r["pooled_min_cosine"] >= 0.99, r
+
+
+def test_directory_has_the_files_other_tools_read(tiny_fp32_dir: Path, tiny_hf: Path) -> None:
+    """The hub convention: HF config, tokenizer files with the pad token and the graph's maximum length,
+    sentence-transformers modules with mean pooling; each file what the contract builds."""
+    from longformer2vec import contract
+
+    config = json.loads((tiny_fp32_dir / "config.json").read_text())
+    assert config["model_type"] == "longformer" and config["hidden_size"] == 32
+    tokenizer_config = json.loads((tiny_fp32_dir / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "RobertaTokenizer"
+    assert tokenizer_config["model_max_length"] == 128  # the graph's maximum, not max_position_embeddings
+    assert tokenizer_config["pad_token"] == "<pad>" and tokenizer_config["add_prefix_space"] is False
+    specials = json.loads((tiny_fp32_dir / "special_tokens_map.json").read_text())
+    assert specials["pad_token"] == "<pad>" and specials["bos_token"] == "<s>"
+    modules = json.loads((tiny_fp32_dir / "modules.json").read_text())
+    assert [m["type"].rsplit(".", 1)[-1] for m in modules] == ["Transformer", "Pooling"]
+    pooling = json.loads((tiny_fp32_dir / "1_Pooling" / "config.json").read_text())
+    assert pooling["pooling_mode_mean_tokens"] and not pooling["pooling_mode_cls_token"]
+    assert pooling["word_embedding_dimension"] == 32
+    assert json.loads((tiny_fp32_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 128
+    tokenizer_json = json.loads((tiny_fp32_dir / "tokenizer.json").read_text())
+    assert tokenizer_json["padding"] is None and tokenizer_json["truncation"] is None
+    built = contract.consumer_files(tokenizer_json, specials, 32, 128)
+    for relative, data in built.items():
+        assert json.loads((tiny_fp32_dir / relative).read_text()) == data, relative
+    card = (tiny_fp32_dir / "card.md").read_text()
+    assert "huggingface.co" not in card  # a local checkpoint has no hub page
 
 
 @pytest.mark.parametrize(
@@ -114,28 +167,25 @@ def test_graph_without_global_tokens(tmp_path: Path, tiny_hf: Path, layout: str)
     no scatter, no global projections), and still HF's function (no global tokens) at any shape."""
     out = export_model(
         str(tiny_hf),
-        tmp_path / "local",
+        tmp_path / "both",
         precision="fp32",
         layout=layout,
-        global_tokens=False,
+        global_tokens=True,
         progress=lambda _: None,
     )
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["inputs"] == ["input_ids", "attention_mask"]
-    assert all(not r["global_first_token"] for r in manifest["parity"]["fp32"])
-    assert len(manifest["parity"]["fp32"]) == len(CASE_NAMES)
-    graph = onnx.load(str(out / "model.onnx"))
+    plain = load_model_dir(out).find("fp32", global_tokens=False)
+    assert plain is not None and plain.inputs == ["input_ids", "attention_mask"]
+    assert all(not r["global_first_token"] for r in plain.parity["fp32"])
+    assert len(plain.parity["fp32"]) == len(CASE_NAMES)
+    graph = onnx.load(str(out / "onnx" / "model.onnx"))
     ops = {node.op_type for node in graph.graph.node}
     assert not ops & {"TopK", "ScatterElements", "ScatterND"}, ops
     assert not [i.name for i in graph.graph.initializer if "global" in i.name]
-    full = export_model(
-        str(tiny_hf), tmp_path / "full", precision="fp32", layout=layout, progress=lambda _: None
-    )
-    nodes = len(onnx.load(str(full / "model.onnx")).graph.node)
+    nodes = len(onnx.load(str(out / "onnx" / "model_global.onnx")).graph.node)
     print(f"{layout}: {nodes} nodes with global tokens, {len(graph.graph.node)} without")
     assert len(graph.graph.node) < nodes - 3 * 10  # at least ten nodes per layer gone
 
-    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(out / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     for lengths in ([1], [5], [9, 10, 11, 12], [33, 7, 64, 1], [128, 100], [127, 3, 65]):
         assert_matches_hf(
             tiny_hf,
@@ -153,7 +203,9 @@ def test_graph_without_global_tokens(tmp_path: Path, tiny_hf: Path, layout: str)
 def test_per_layer_windows(tmp_path: Path, windows: list[int]) -> None:
     """Mixed windows (lcm padding) and an odd one-sided window (3) export and pass the gate."""
     hf_dir = make_random_longformer(tmp_path / "hf", "tiny", attention_window=windows, seed=3)
-    out = export_model(str(hf_dir), tmp_path / "onnx", precision="fp32", progress=lambda _: None)
+    out = export_model(
+        str(hf_dir), tmp_path / "onnx", precision="fp32", global_tokens=True, progress=lambda _: None
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["attention_windows"] == windows
     rng = np.random.default_rng(0)
@@ -325,20 +377,37 @@ def test_cli_export_failure_exit_code(tmp_path: Path) -> None:
     assert res.returncode != 0 and "Traceback" not in res.stderr and "nope" in res.stderr
 
 
-def test_cli_export_without_global_tokens(tmp_path: Path, tiny_hf: Path, capsys) -> None:
-    """``export --no-global-tokens``: ``info`` says so, and asking that graph for global attention is a
-    one-line error, not global tokens silently ignored."""
+def test_cli_export_writes_and_adds_graphs(tmp_path: Path, tiny_hf: Path, capsys) -> None:
+    """``--precision fp32,int8`` writes both graphs in one run; a later export into the same directory adds
+    (``--global-tokens``: the global graph beside the default one) and replaces only its own twins; a
+    directory without global tokens refuses ``--global-attention cls`` naming the flag."""
     from longformer2vec.cli import main
 
-    out = tmp_path / "local"
-    assert main(["export", str(tiny_hf), "--output", str(out), "--no-global-tokens"]) == 0
-    assert "global tokens:  none" in capsys.readouterr().out
-    assert main(["info", str(out)]) == 0
-    assert "global tokens:  none" in capsys.readouterr().out
+    out = tmp_path / "model"
+    assert main(["export", str(tiny_hf), "--output", str(out), "--precision", "fp32,int8"]) == 0
+    assert "graphs:         fp32, int8" in capsys.readouterr().out
+    fp32_sha = load_model_dir(out).find("fp32", False).sha256
     assert main(["embed", "--model", str(out), "--global-attention", "cls", "a dog"]) == 1
     error = capsys.readouterr().err
-    assert "exported without global tokens" in error and "--no-global-tokens" in error
+    assert "takes global tokens" in error and "--global-tokens" in error
     assert main(["embed", "--model", str(out), "a dog"]) == 0
+
+    assert main(["export", str(tiny_hf), "--output", str(out), "--precision", "int8", "--global-tokens"]) == 0
+    manifest = load_model_dir(out)  # every sha256 checked
+    assert manifest.graph_summary() == "fp32, int8, int8, global tokens"
+    assert manifest.find("fp32", False).sha256 == fp32_sha  # untouched
+    assert sorted(p.name for p in (out / "onnx").iterdir()) == [
+        "model.onnx",
+        "model_global_int8.onnx",
+        "model_int8.onnx",
+    ]
+    assert not list(tmp_path.glob(".model.tmp-*"))  # no staging left behind
+    capsys.readouterr()
+    assert main(["embed", "--model", str(out), "--global-attention", "cls", "a dog"]) == 0
+    assert main(["export", str(tiny_hf), "--output", str(out), "--no-global-tokens"]) == 0  # still accepted
+    with pytest.raises(SystemExit) as exit_info:
+        main(["export", str(tiny_hf), "--output", str(out), "--precision", "int4"])
+    assert exit_info.value.code == 2 and "choose from fp32, int8, fp16" in capsys.readouterr().err
 
 
 def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
@@ -351,13 +420,13 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     from longformer2vec.export.model import LongformerForExport
 
     out = export_model(str(tiny_hf), tmp_path / "fp16", precision="fp16", progress=lambda _: None)
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["precision"] == "fp16"
+    (manifest,) = json.loads((out / "manifest.json").read_text())["graphs"]
+    assert manifest["precision"] == "fp16" and manifest["file"] == "onnx/model_fp16.onnx"
     (label,) = [k for k in manifest["parity"] if k.startswith("fp16")]
     assert {r["case"] for r in manifest["parity"][label]} == CASE_NAMES
     assert min(r["pooled_min_cosine"] for r in manifest["parity"][label]) >= 0.999
 
-    graph = onnx.load(str(out / "model.onnx"))
+    graph = onnx.load(str(out / "onnx" / "model_fp16.onnx"))
     types = {o.name: o.type.tensor_type.elem_type for o in graph.graph.output}
     assert types == {
         "last_hidden_state": onnx.TensorProto.FLOAT,
@@ -368,7 +437,9 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     # the fp32 graph the converter started from: the fp16 export traces the GPU layout
     assert manifest["layout"] == "gpu"
     gpu_graph = export_onnx(
-        LongformerForExport(LongformerModel.from_pretrained(tiny_hf), layout="gpu").eval(),
+        LongformerForExport(
+            LongformerModel.from_pretrained(tiny_hf), layout="gpu", global_tokens=False
+        ).eval(),
         tmp_path / "gpu.onnx",
     )
     pooling = set(pooling_only_nodes(gpu_graph.graph))
@@ -377,8 +448,8 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     assert all(name in by_name for name in pooling)  # kept (not renamed or dropped) by the converter
 
     rng = np.random.default_rng(3)
-    ids, mask, glob = _random_batch(rng, [37, 128, 5], 300, [[0], [], [0, 4]])
-    hidden16, pooled16 = _run_graph(out, ids, mask, glob)
+    ids, mask, glob = _random_batch(rng, [37, 128, 5], 300, [[], [], []])
+    hidden16, pooled16 = _run_graph(out, ids, mask, glob, precision="fp16")
     _, pooled32 = _run_graph(tiny_fp32_dir, ids, mask, glob)
     assert np.isfinite(hidden16).all() and hidden16.dtype == np.float32
     cos = (

@@ -44,8 +44,10 @@ print("ok")
 def test_cli_info(stub_dir: Path) -> None:
     res = _run("longformer2vec.cli", "info", str(stub_dir))
     assert res.returncode == 0, res.stderr
-    assert "stub/longformer-tiny" in res.stdout and "parity fp32" in res.stdout and "one_token" in res.stdout
-    assert "layout:         unrecorded" in res.stdout  # the stub's manifest predates layouts
+    assert "stub/longformer-tiny" in res.stdout and "one_token" in res.stdout
+    assert "parity onnx/model_global.onnx: fp32 vs PyTorch" in res.stdout
+    assert "graphs:         fp32, global tokens" in res.stdout
+    assert "onnx/model_global.onnx: fp32, global tokens; layout gpu, pad multiple 8" in res.stdout
 
 
 def test_cli_embed(stub_dir: Path) -> None:
@@ -72,4 +74,18 @@ raise SystemExit(main(['export', 'allenai/longformer-base-4096', '--output', {st
     )
     res = _run(code=code)
     assert res.returncode == 2
-    assert "pip install 'longformer2vec[export]'" in res.stderr and "Traceback" not in res.stderr
+    assert "pip install -e '.[export]'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_cli_embed_undecodable_argument(stub_dir: Path) -> None:
+    """Bytes that are not UTF-8 reach argv as lone surrogates: one line naming the argument, exit 2."""
+    res = subprocess.run(
+        [sys.executable, "-m", "longformer2vec", "embed", "--model", str(stub_dir), "ok", b"caf\xe9"],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    stderr = res.stderr.decode()
+    assert res.returncode == 2, stderr
+    assert "text argument 2 is not valid Unicode" in stderr and "Traceback" not in stderr
+    assert len(stderr.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -84,21 +85,31 @@ def test_exactly_max_length_is_one_window(model: Longformer2Vec, stub_table: np.
 @pytest.mark.parametrize(
     ("bad", "needle"),
     [
-        (None, "NoneType"),
-        (b"x", "bytes"),
-        (3, "int"),
-        (["a", 3], "texts[1] must be str, got int"),
-        ([["a"]], "texts[0] must be str, got list"),
+        (None, "text is null, not a string"),
+        (b"x", "text is bytes (decode them to str first)"),
+        (3, "text is an integer"),
+        (["a", 3], "texts[1] is an integer, not a string"),
+        ([["a"]], "texts[0] is a list, not a string"),
     ],
 )
 def test_bad_inputs_raise_type_error(model: Longformer2Vec, bad: object, needle: str) -> None:
-    with pytest.raises(TypeError, match=needle.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(TypeError, match=re.escape(needle)):
         model.encode(bad)  # type: ignore[arg-type]
 
 
 def test_bulk_encode_rejects_bare_string(model: Longformer2Vec) -> None:
-    with pytest.raises(TypeError, match="got str"):
+    with pytest.raises(TypeError, match="got a str"):
         model.bulk_encode("abc")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("texts", [["ok", "bad \ud800 text"], "bad \udcff"])
+def test_lone_surrogate_names_item_and_position(model: Longformer2Vec, texts: object) -> None:
+    """A string UTF-8 cannot encode is refused with its index and position, before the tokenizer."""
+    where = "texts\\[1\\]" if isinstance(texts, list) else "text"
+    with pytest.raises(
+        ValueError, match=where + r" is not valid Unicode: lone surrogate .* at character \d+"
+    ):
+        model.encode(texts)  # type: ignore[arg-type]
 
 
 def test_cls_pooling_and_global_attention(stub_dir: Path, stub_table: np.ndarray) -> None:

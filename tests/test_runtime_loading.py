@@ -14,7 +14,7 @@ from longformer2vec import ExportUnavailableError, Longformer2Vec, ModelLoadErro
 from longformer2vec.common import mean_pooling, normalize, pad_batch, split_long
 from longformer2vec.hub import cache_key, default_cache_dir, resolve_model
 from longformer2vec.models import card_path, default_card
-from tests.helpers_runtime import train_roberta_style_tokenizer, write_stub_model_dir
+from tests.helpers_runtime import stub_graph_path, train_roberta_style_tokenizer, write_stub_model_dir
 
 
 def _copy(stub_dir: Path, tmp_path: Path) -> Path:
@@ -52,18 +52,89 @@ def test_missing_required_key(stub_dir: Path, tmp_path: Path) -> None:
 
 def test_sha_mismatch_names_graph(stub_dir: Path, tmp_path: Path) -> None:
     d = _copy(stub_dir, tmp_path)
-    with open(d / "model.onnx", "ab") as fh:
+    graph = stub_graph_path(d)
+    with open(graph, "ab") as fh:
         fh.write(b"\0")
-    with pytest.raises(ModelLoadError, match=r"sha256 mismatch.*" + str(d / "model.onnx")):
+    with pytest.raises(ModelLoadError, match=r"sha256 mismatch.*" + str(graph)):
         Longformer2Vec(str(d))
     assert load_model_dir(d, verify_hash=False).model_id == "stub/longformer-tiny"
 
 
 def test_missing_graph_file(stub_dir: Path, tmp_path: Path) -> None:
     d = _copy(stub_dir, tmp_path)
-    (d / "model.onnx").unlink()
-    with pytest.raises(ModelLoadError, match=str(d / "model.onnx")):
+    stub_graph_path(d).unlink()
+    with pytest.raises(ModelLoadError, match=str(stub_graph_path(d))):
         load_model_dir(d)
+
+
+def test_only_the_chosen_graph_is_hashed(tmp_path: Path) -> None:
+    """A corrupt graph the runtime does not load does not stop it; `info` (verify_hash) still names it."""
+    d = write_stub_model_dir(tmp_path / "m", precisions=("fp32", "int8"))
+    with open(stub_graph_path(d, "fp32"), "ab") as fh:
+        fh.write(b"\0")
+    assert Longformer2Vec(str(d), providers=["CPUExecutionProvider"]).precision == "int8"
+    with pytest.raises(ModelLoadError, match="sha256 mismatch.*" + str(stub_graph_path(d, "fp32"))):
+        Longformer2Vec(str(d), precision="fp32")
+    with pytest.raises(ModelLoadError, match="sha256 mismatch"):
+        load_model_dir(d)
+
+
+def test_graph_choice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """int8 first on the CPU, fp16 first on CUDA, else what exists; a missing one names the export flag."""
+    from longformer2vec.hub import choose_graph
+
+    d = write_stub_model_dir(tmp_path / "m", precisions=("fp32", "int8", "fp16"), global_tokens=False)
+    manifest = load_model_dir(d, verify_hash=False)
+    assert choose_graph(manifest, None, "none", cpu_only=True).precision == "int8"
+    assert choose_graph(manifest, None, "none", cpu_only=False).precision == "fp16"
+    assert choose_graph(manifest, "fp32", "none", cpu_only=True).file == "onnx/model.onnx"
+    with caplog.at_level("INFO", logger="longformer2vec"):
+        model = Longformer2Vec(str(d), providers=["CPUExecutionProvider"])
+    assert model.precision == "int8" and model.graph.file == "onnx/model_int8.onnx"
+    assert "onnx/model_int8.onnx (int8)" in caplog.text and "model_int8.onnx" in repr(model)
+    with pytest.raises(ModelLoadError, match=r"takes global tokens.*--precision int8 --global-tokens"):
+        Longformer2Vec(str(d), global_attention="cls", providers=["CPUExecutionProvider"])
+
+    only_fp32 = write_stub_model_dir(tmp_path / "f", precisions=("fp32",), global_tokens=False)
+    assert Longformer2Vec(str(only_fp32)).precision == "fp32"  # int8 preferred, fp32 is what exists
+    with pytest.raises(ModelLoadError, match=r"no a int8|holds: fp32.*--precision int8"):
+        Longformer2Vec(str(only_fp32), precision="int8")
+
+
+def test_format_1_directory_still_loads(stub_dir: Path, tmp_path: Path, stub_table: np.ndarray) -> None:
+    """An export of the earlier format (one model.onnx beside a flat manifest) loads as it is."""
+    old = tmp_path / "old"
+    old.mkdir()
+    shutil.copy(stub_dir / "tokenizer.json", old / "tokenizer.json")
+    shutil.copy(stub_graph_path(stub_dir), old / "model.onnx")
+    from longformer2vec.contract import sha256_file
+
+    (old / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format_version": 1,
+                "model_id": "stub/old",
+                "precision": "int8",
+                "graph_file": "model.onnx",
+                "graph_sha256": sha256_file(old / "model.onnx"),
+                "inputs": ["input_ids", "attention_mask", "global_attention_mask"],
+                "pad_multiple": 8,
+                "max_length": 32,
+                "vector_length": 8,
+                "pad_token_id": 1,
+            }
+        )
+    )
+    model = Longformer2Vec(str(old), global_attention="cls")
+    assert model.graph.file == "model.onnx" and model.precision == "int8" and model.graph.global_tokens
+    np.testing.assert_allclose(
+        Longformer2Vec(str(old)).encode("dog"), Longformer2Vec(str(stub_dir)).encode("dog"), rtol=1e-6
+    )
+    (old / "manifest.json").write_text(
+        json.dumps({"format_version": 7, "model_id": "x", "max_length": 2, "vector_length": 1, "graphs": []})
+    )
+    with pytest.raises(ModelLoadError, match=r"format_version 7.*export the model again"):
+        Longformer2Vec(str(old))
 
 
 def test_card_falls_back_when_missing(tmp_path: Path) -> None:
@@ -79,9 +150,9 @@ def test_resolve_uses_cache_and_precision_key(
 ) -> None:
     monkeypatch.setenv("LONGFORMER2VEC_CACHE", str(tmp_path / "cache"))
     assert default_cache_dir() == tmp_path / "cache"
-    assert cache_key("allenai/longformer-base-4096", "int8") == "allenai--longformer-base-4096-int8"
-    target = tmp_path / "cache" / "allenai--longformer-base-4096-int8"
-    shutil.copytree(stub_dir, target)
+    assert cache_key("allenai/longformer-base-4096") == "allenai--longformer-base-4096"
+    target = tmp_path / "cache" / "allenai--longformer-base-4096"
+    write_stub_model_dir(target, precisions=("int8",), global_tokens=False)
     # CPU-only providers -> default precision int8 -> the int8 cache entry
     m = Longformer2Vec("allenai/longformer-base-4096", providers=["CPUExecutionProvider"])
     assert m.model_dir == target
@@ -99,54 +170,83 @@ def test_export_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ExportUnavailableError) as info:
         Longformer2Vec("allenai/longformer-base-4096", cache_dir=tmp_path, precision="fp32")
     msg = str(info.value)
-    assert "pip install 'longformer2vec[export]'" in msg
+    assert "pip install -e '.[export]'" in msg
     assert "longformer2vec export allenai/longformer-base-4096 --output DIR" in msg
 
 
-def test_export_is_called_into_cache(tmp_path: Path, stub_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import types
 
     calls: list[tuple[str, Path, str, bool]] = []
 
     def export_model(
-        model: str, output_dir: str | Path, precision: str = "fp32", global_tokens: bool = True
+        model: str, output_dir: str | Path, precision: str = "fp32", global_tokens: bool = False
     ) -> Path:
-        """The stub directory, its manifest saying what a graph with(out) global tokens takes."""
+        """Adds the asked graphs to the directory, as the exporter does (plain, and global when asked)."""
         calls.append((model, Path(output_dir), precision, global_tokens))
-        shutil.copytree(stub_dir, output_dir)
-        manifest = json.loads((stub_dir / "manifest.json").read_text())
-        manifest["inputs"] = ["input_ids", "attention_mask"] + ["global_attention_mask"] * global_tokens
-        (Path(output_dir) / "manifest.json").write_text(json.dumps(manifest))
+        existing: set[tuple[str, bool]] = set()
+        if (Path(output_dir) / "manifest.json").is_file():
+            existing = {
+                (g.precision, g.global_tokens) for g in load_model_dir(output_dir, verify_hash=False).graphs
+            }
+        kinds = existing | {(precision, False)} | ({(precision, True)} if global_tokens else set())
+        for variant in (False, True):
+            names = tuple(p for p, g in sorted(kinds) if g == variant)
+            if names:
+                write_stub_model_dir(tmp_path / f"build-{variant}", precisions=names, global_tokens=variant)
+        merged = load_model_dir(tmp_path / "build-False", verify_hash=False)
+        if (tmp_path / "build-True").is_dir():
+            extra = load_model_dir(tmp_path / "build-True", verify_hash=False)
+            shutil.copytree(
+                tmp_path / "build-True" / "onnx", tmp_path / "build-False" / "onnx", dirs_exist_ok=True
+            )
+            merged.graphs += extra.graphs
+            from longformer2vec.contract import write_manifest
+
+            write_manifest(merged)
+        shutil.rmtree(output_dir, ignore_errors=True)
+        shutil.copytree(tmp_path / "build-False", output_dir)
+        for leftover in ("build-False", "build-True"):
+            shutil.rmtree(tmp_path / leftover, ignore_errors=True)
         return Path(output_dir)
 
     monkeypatch.setitem(
         sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
     )
-    plain = tmp_path / "org--some-longformer-fp32"
+    target = tmp_path / "org--some-longformer"
     m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
-    assert calls == [("org/some-longformer", plain, "fp32", False)]  # no global tokens: fewer nodes
-    assert m.model_dir == plain and not m.manifest.accepts_global_tokens
+    assert calls == [("org/some-longformer", target, "fp32", False)]  # no global tokens: fewer nodes
+    assert m.model_dir == target and not m.graph.global_tokens and m.precision == "fp32"
     Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
     assert len(calls) == 1  # second load hits the cache
 
-    # global attention needs a graph that takes global tokens: exported next to the plain one
-    m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
-    assert calls[1:] == [("org/some-longformer", tmp_path / "org--some-longformer-fp32-global", "fp32", True)]
-    assert m.manifest.accepts_global_tokens
-    Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
-    assert len(calls) == 2
-    with pytest.raises(ModelLoadError, match="exported without global tokens"):
-        Longformer2Vec(plain, global_attention="cls")  # an exported directory is used as it is
+    # another precision is added to the same folder
+    m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
+    assert calls[1:] == [("org/some-longformer", target, "int8", False)] and m.precision == "int8"
 
-    # an earlier version's cache holds a graph that takes them under the plain name: reused for both
-    old_cache = tmp_path / "old"
-    shutil.copytree(stub_dir, old_cache / "org--some-longformer-fp32")
-    for setting in ("cls", "none"):
-        m = Longformer2Vec(
-            "org/some-longformer", cache_dir=old_cache, precision="fp32", global_attention=setting
-        )
-        assert m.model_dir == old_cache / "org--some-longformer-fp32"
-    assert len(calls) == 2
+    # global attention needs a graph that takes global tokens: exported into the same folder
+    m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
+    assert calls[2:] == [("org/some-longformer", target, "fp32", True)]
+    assert m.graph.global_tokens and m.graph.file == "onnx/model_global.onnx"
+    Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32", global_attention="cls")
+    Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
+    assert len(calls) == 3
+    plain_only = write_stub_model_dir(tmp_path / "plain", global_tokens=False)
+    with pytest.raises(ModelLoadError, match=r"global tokens.*--global-tokens"):
+        Longformer2Vec(plain_only, global_attention="cls")  # an exported directory is used as it is
+
+
+def test_offline_hub_id_names_model_and_alternative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without network, a hub id is one error naming the model and the offline route, not a traceback."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelLoadError) as info:
+        Longformer2Vec("org/not-in-any-cache", cache_dir=tmp_path, precision="fp32")
+    message = str(info.value)
+    assert (
+        "'org/not-in-any-cache'" in message
+        and "longformer2vec export org/not-in-any-cache --output DIR" in message
+    )
+    assert "\n" not in message
 
 
 def test_parse_card_tolerant() -> None:
@@ -179,11 +279,13 @@ def test_packaged_cards(model_id: str, length: str, repo: str) -> None:
     assert "â€" not in text and "from longformer2vec import Longformer2Vec" in text
     card = parse_card(text)
     assert card.vector_length == length and card.repo == repo
-    assert card.installation == "pip install longformer2vec"
+    assert card.installation == "pip install -e . (in the longformer2vec checkout)"
     assert card.paper == "https://arxiv.org/abs/2004.05150" and card.release_date == "2020-04-10"
     assert card.short_description and "## Description" in card.description
     assert card_path("unknown/model") is None
     assert parse_card(default_card("unknown/model", 7)).vector_length == "7 (default)"
+    assert parse_card(default_card("unknown/model", 7)).repo == "https://huggingface.co/unknown/model"
+    assert parse_card(default_card("/tmp/some/checkpoint", 7)).repo == ""  # a local model has no hub page
 
 
 def test_numpy_helpers() -> None:
@@ -236,7 +338,7 @@ def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> N
     monkeypatch.setattr(session, "default_providers", lambda: [session.CUDA, session.CPU])
     monkeypatch.setattr(session.OnnxSession, "_create", staticmethod(create))
     with pytest.warns(RuntimeWarning, match="running .* on the CPU"):
-        runner = session.OnnxSession(stub_dir / "model.onnx")
+        runner = session.OnnxSession(stub_graph_path(stub_dir))
     assert runner.providers == [session.CPU]
     with pytest.raises(session.ModelLoadError, match="CUDA failure"):  # explicit choice: no fallback
-        session.OnnxSession(stub_dir / "model.onnx", providers=[session.CUDA, session.CPU])
+        session.OnnxSession(stub_graph_path(stub_dir), providers=[session.CUDA, session.CPU])

@@ -1,0 +1,122 @@
+"""From tokenized texts to vectors: rows (whole texts or windows of long ones), batched calls, and the
+weighted mean that turns a long text's window vectors back into one vector.
+
+The windowing rule, shared with the JavaScript client: a text longer than ``max_length`` tokens keeps
+its leading and trailing special tokens; the content between them is split into windows of
+``max_length - n_specials`` tokens, consecutive windows overlapping by ``chunk_overlap`` tokens (the
+last window ends at the last token), each window wrapped in the same specials. Its vector is the mean
+of the window vectors weighted by each window's token count, specials included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from tokenizers import Encoding
+
+from .common import content_span, pad_batch, padded_width, split_long, token_budget_batches
+from .contract import GraphEntry
+from .errors import Longformer2VecError, ModelLoadError
+from .session import OnnxSession
+
+
+@dataclass
+class Row:
+    """One model input row: a whole text or one window of a long text."""
+
+    text_index: int
+    ids: list[int]
+
+
+def split_into_rows(encodings: Sequence[Encoding], max_length: int, chunk_overlap: int) -> list[Row]:
+    """Each encoding as one row, or as special-wrapped windows when it is longer than ``max_length``."""
+    rows: list[Row] = []
+    for index, encoding in enumerate(encodings):
+        ids = list(encoding.ids)
+        if not ids:
+            raise Longformer2VecError(
+                f"texts[{index}] produced no tokens; the tokenizer has no post-processor adding specials"
+            )
+        if len(ids) <= max_length:
+            rows.append(Row(index, ids))
+            continue
+        start, end = content_span(encoding.special_tokens_mask)
+        head, content, tail = ids[:start], ids[start:end], ids[end:]
+        window = max_length - len(head) - len(tail)
+        if window < 1:
+            raise Longformer2VecError(
+                f"max_length {max_length} leaves no room next to {len(head) + len(tail)} special tokens"
+            )
+        rows.extend(Row(index, head + chunk + tail) for chunk in split_long(content, window, chunk_overlap))
+    return rows
+
+
+def combine_rows(rows: Sequence[Row], vectors: np.ndarray, n_texts: int) -> np.ndarray:
+    """Token-count-weighted mean of each text's row vectors (identity for single-row texts)."""
+    sums = np.zeros((n_texts, vectors.shape[-1]), dtype=np.float64)
+    weights = np.zeros(n_texts, dtype=np.float64)
+    for row, vector in zip(rows, vectors, strict=True):
+        sums[row.text_index] += len(row.ids) * vector
+        weights[row.text_index] += len(row.ids)
+    return (sums / weights[:, None]).astype(np.float32)
+
+
+def max_rows_per_call(graph: GraphEntry, batch_size: int) -> int:
+    """Rows one ONNX call may hold. int8 graphs quantize activations dynamically, with one scale per
+    call over the whole input (padding included), so a row's vector would depend on the rows beside it:
+    they run one row per call, which makes every text's vector a function of the text alone. On the
+    CPU that costs nothing measurable for documents, where one row already keeps every core busy."""
+    return 1 if graph.precision == "int8" else batch_size
+
+
+class RowRunner:
+    """Runs rows through one session: sorted by length, in batches bounded by rows and padded tokens."""
+
+    def __init__(
+        self,
+        session: OnnxSession,
+        graph: GraphEntry,
+        *,
+        pad_token_id: int,
+        max_length: int,
+        vector_length: int,
+        pooling: str,
+        global_attention: str,
+    ) -> None:
+        self.session = session
+        self.graph = graph
+        self.pad_token_id = pad_token_id
+        self.max_length = max_length
+        self.vector_length = vector_length
+        self.pooling = pooling
+        self.global_attention = global_attention
+
+    def run(self, rows: Sequence[Row], batch_size: int, max_batch_tokens: int) -> np.ndarray:
+        """Vectors of ``rows`` in their order (float32 ``[len(rows), vector_length]``)."""
+        out = np.zeros((len(rows), self.vector_length), dtype=np.float32)
+        multiple = self.graph.pad_multiple
+        lengths = [len(row.ids) for row in rows]
+        per_call = max_rows_per_call(self.graph, batch_size)
+        for batch in token_budget_batches(lengths, per_call, max_batch_tokens, multiple):
+            out[batch] = self._run_batch([rows[i].ids for i in batch], multiple)
+        return out
+
+    def _run_batch(self, sequences: list[list[int]], multiple: int) -> np.ndarray:
+        longest = max(len(s) for s in sequences)
+        # Never pad past max_length just to reach the multiple; the graph pads internally anyway.
+        if padded_width(longest, multiple) > self.max_length:
+            multiple = 1
+        ids, mask = pad_batch(sequences, self.pad_token_id, multiple)
+        global_mask = np.zeros_like(ids)
+        if self.global_attention == "cls":
+            global_mask[:, 0] = 1
+        hidden, pooled = self.session.run(ids, mask, global_mask, need_hidden=self.pooling == "cls")
+        vectors = pooled if hidden is None else hidden[:, 0, :]
+        if vectors.shape[-1] != self.vector_length:
+            raise ModelLoadError(
+                f"{self.graph.path} produced vectors of length {vectors.shape[-1]}, "
+                f"manifest says {self.vector_length}"
+            )
+        return vectors

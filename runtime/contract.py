@@ -1,0 +1,455 @@
+"""The exported model directory: which files it holds, what `manifest.json` says, what each graph takes.
+
+This module is the one place that defines the directory. The exporter writes it with these names and
+builders, the runtime reads it with :func:`load_model_dir`, and the tests build their fixtures with the
+same functions. It imports neither torch nor transformers.
+
+A directory (``format_version`` 2) follows the layout the ONNX embedding repositories on the Hugging Face
+hub use, so sentence-transformers, optimum, fastembed and transformers.js load it as it is::
+
+    manifest.json               this runtime's description: model geometry and every graph (below)
+    config.json                 the exported model's Hugging Face config
+    tokenizer.json              Hugging Face tokenizers file: no padding or truncation; its post-processor
+                                adds the special tokens (``<s> ... </s>``)
+    tokenizer_config.json       tokenizer class, special tokens, ``model_max_length`` = the graph's
+                                longest input (:func:`tokenizer_config`)
+    special_tokens_map.json
+    modules.json, sentence_bert_config.json, 1_Pooling/config.json
+                                sentence-transformers: the model, then mean pooling (:func:`sentence_transformers_files`)
+    card.md                     VectorHub model card
+    onnx/model.onnx             fp32 graph         onnx/model_global.onnx        fp32, takes global tokens
+    onnx/model_int8.onnx        int8 graph         onnx/model_global_int8.onnx   int8, takes global tokens
+    onnx/model_fp16.onnx        fp16 graph         onnx/model_global_fp16.onnx   fp16, takes global tokens
+
+A directory holds any subset of the graphs (:func:`graph_file` names them; transformers.js finds the
+plain ones by its ``dtype`` option). Every graph takes ``input_ids`` and ``attention_mask`` (int64,
+``[batch, sequence]``, any length up to ``max_length``); the ``model_global*`` graphs also take
+``global_attention_mask``. Every graph returns ``last_hidden_state`` (float32 ``[batch, sequence,
+hidden]``) and ``sentence_embedding`` (float32 ``[batch, hidden]``: the mean over positions whose
+attention mask is 1, VectorHub's vector).
+
+Directories of format 1 (one graph, ``model.onnx`` beside the manifest) are still read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+FORMAT_VERSION = 2
+DEFAULT_MODEL = "allenai/longformer-base-4096"  # the hub id exported and loaded when none is named
+READABLE_FORMAT_VERSIONS = (1, 2)
+
+MANIFEST_FILE = "manifest.json"
+TOKENIZER_FILE = "tokenizer.json"
+CARD_FILE = "card.md"
+CONFIG_FILE = "config.json"
+TOKENIZER_CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_MAP_FILE = "special_tokens_map.json"
+SENTENCE_TRANSFORMERS_MODULES_FILE = "modules.json"
+SENTENCE_TRANSFORMERS_CONFIG_FILE = "sentence_bert_config.json"
+POOLING_CONFIG_FILE = "1_Pooling/config.json"
+GRAPH_DIR = "onnx"
+
+PRECISIONS = ("fp32", "int8", "fp16")
+LAYOUTS = ("cpu", "gpu", "fused")  # graph layouts the exporter writes (export.model.LongformerForExport)
+POOLINGS = ("mean", "cls")
+
+INPUT_IDS = "input_ids"
+ATTENTION_MASK = "attention_mask"
+GLOBAL_ATTENTION_MASK = "global_attention_mask"
+LAST_HIDDEN_STATE = "last_hidden_state"
+SENTENCE_EMBEDDING = "sentence_embedding"
+GRAPH_OUTPUTS = (LAST_HIDDEN_STATE, SENTENCE_EMBEDDING)
+
+# Tokens shared by consecutive windows of a text longer than the model (see README, "Long texts").
+DEFAULT_CHUNK_OVERLAP = 256
+
+_HASH_CHUNK = 1 << 20
+
+
+def graph_inputs(global_tokens: bool) -> tuple[str, ...]:
+    """Input names of a graph, in order: global tokens add ``global_attention_mask``."""
+    return (
+        (INPUT_IDS, ATTENTION_MASK, GLOBAL_ATTENTION_MASK) if global_tokens else (INPUT_IDS, ATTENTION_MASK)
+    )
+
+
+def graph_file(precision: str, global_tokens: bool = False) -> str:
+    """Relative path of a graph: ``onnx/model.onnx`` (fp32), ``onnx/model_int8.onnx``,
+    ``onnx/model_global_fp16.onnx``... (the suffixes transformers.js' ``dtype`` option looks for)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    stem = "model_global" if global_tokens else "model"
+    return f"{GRAPH_DIR}/{stem}{'' if precision == 'fp32' else '_' + precision}.onnx"
+
+
+def sha256_file(path: str | Path) -> str:
+    """Hash in chunks so multi-hundred-MB graphs are not read into memory at once."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_HASH_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class GraphEntry:
+    """One graph of a directory, as its manifest lists it."""
+
+    file: str
+    precision: str
+    global_tokens: bool
+    sha256: str | None = None
+    inputs: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=lambda: list(GRAPH_OUTPUTS))
+    layout: str = ""  # "cpu", "gpu" or "fused" (CUDA only); empty in exports that predate layouts
+    pad_multiple: int = 1
+    opset: int | None = None
+    node_count: int | None = None
+    quantization: dict[str, Any] | None = None
+    parity: dict[str, Any] = field(default_factory=dict)
+    parity_thresholds: dict[str, Any] = field(default_factory=dict)
+    ranking: dict[str, Any] | None = None
+    versions: dict[str, Any] = field(default_factory=dict)
+    created: str = ""
+    model_dir: Path = field(default=Path("."), repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            self.inputs = list(graph_inputs(self.global_tokens))
+
+    @property
+    def path(self) -> Path:
+        return self.model_dir / self.file
+
+    @property
+    def name(self) -> str:
+        """How errors and logs name the graph: ``int8`` or ``int8, global tokens``."""
+        return self.precision + (", global tokens" if self.global_tokens else "")
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        del data["model_dir"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], model_dir: Path) -> GraphEntry:
+        known = {f.name for f in fields(cls)} - {"model_dir"}
+        entry = cls(**{k: v for k, v in data.items() if k in known}, model_dir=model_dir)
+        entry.pad_multiple = max(1, int(entry.pad_multiple or 1))
+        entry.global_tokens = bool(entry.global_tokens)
+        return entry
+
+
+@dataclass
+class Manifest:
+    """Typed view of `manifest.json`; unknown keys are kept in `raw` for forward compatibility."""
+
+    path: Path
+    format_version: int
+    model_id: str
+    max_length: int
+    vector_length: int
+    graphs: list[GraphEntry]
+    pad_token_id: int = 1
+    pooling: str = "mean"
+    chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
+    attention_windows: list[int] = field(default_factory=list)
+    tokenizer_file: str = TOKENIZER_FILE
+    card_file: str = CARD_FILE
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path.parent
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.model_dir / self.tokenizer_file
+
+    @property
+    def card_path(self) -> Path:
+        return self.model_dir / self.card_file
+
+    @property
+    def accepts_global_tokens(self) -> bool:
+        """Whether any graph of the directory takes ``global_attention_mask``."""
+        return any(g.global_tokens for g in self.graphs)
+
+    def find(self, precision: str, global_tokens: bool) -> GraphEntry | None:
+        return next(
+            (g for g in self.graphs if (g.precision, g.global_tokens) == (precision, global_tokens)), None
+        )
+
+    def graph_summary(self) -> str:
+        """``fp32, int8, int8 (global tokens)``: what the directory holds, for errors."""
+        return ", ".join(g.name for g in self.graphs) or "no graph"
+
+    def to_json(self) -> dict[str, Any]:
+        """The manifest as written (format 2), keeping keys this version does not know."""
+        known = {f.name for f in fields(self)} - {"path", "raw"}
+        data = {k: v for k, v in self.raw.items() if k not in known and k not in _FORMAT1_GRAPH_KEYS}
+        data.update({k: getattr(self, k) for k in known if k != "graphs"})
+        data["format_version"] = FORMAT_VERSION
+        data["graphs"] = [g.to_json() for g in self.graphs]
+        return data
+
+
+# format 1 kept one graph's fields at the top level
+_FORMAT1_GRAPH_KEYS = {
+    "precision", "graph_file", "graph_sha256", "inputs", "outputs", "layout", "pad_multiple", "opset",
+    "node_count", "quantization", "parity", "parity_thresholds", "versions", "created",
+}  # fmt: skip
+REQUIRED_KEYS = ("format_version", "model_id", "max_length", "vector_length")
+
+
+def _format1_graph(data: Mapping[str, Any], model_dir: Path) -> GraphEntry:
+    inputs = list(data.get("inputs") or graph_inputs(True))
+    entry = {k: v for k, v in data.items() if k in _FORMAT1_GRAPH_KEYS}
+    entry.update(file=data["graph_file"], sha256=data.get("graph_sha256"), inputs=inputs)
+    entry["global_tokens"] = GLOBAL_ATTENTION_MASK in inputs
+    return GraphEntry.from_json(entry, model_dir)
+
+
+def is_model_dir(path: str | Path) -> bool:
+    """True when `path` looks like an exported model directory (has a manifest)."""
+    return (Path(path) / MANIFEST_FILE).is_file()
+
+
+def read_manifest(path: str | Path) -> Manifest:
+    """Parse and check `manifest.json` of a directory; every failure names the offending path."""
+    model_dir = Path(path).expanduser()
+    if not model_dir.is_dir():
+        raise ModelLoadError(f"Model directory not found: {model_dir}")
+    manifest_path = model_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise ModelLoadError(
+            f"{manifest_path} is missing; {model_dir} is not an exported longformer2vec model"
+        )
+    try:
+        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelLoadError(f"Cannot parse {manifest_path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ModelLoadError(f"{manifest_path} must contain a JSON object")
+    version = data.get("format_version")
+    if "format_version" in data and version not in READABLE_FORMAT_VERSIONS:
+        raise ModelLoadError(
+            f"{manifest_path} has format_version {version!r}; this runtime reads "
+            f"{', '.join(map(str, READABLE_FORMAT_VERSIONS))}: upgrade longformer2vec or export the model again"
+        )
+    required = (*REQUIRED_KEYS, "graphs" if version == FORMAT_VERSION else "graph_file")
+    missing = [k for k in required if k not in data]
+    if missing:
+        raise ModelLoadError(f"{manifest_path} lacks required keys: {', '.join(missing)}")
+    known = {f.name for f in fields(Manifest)} - {"path", "raw", "graphs", "format_version"}
+    try:
+        if version == 1:
+            graphs = [_format1_graph(data, model_dir)]
+        else:
+            graphs = [GraphEntry.from_json(g, model_dir) for g in data["graphs"]]
+        manifest = Manifest(
+            path=manifest_path,
+            format_version=version,
+            graphs=graphs,
+            raw=data,
+            **{k: v for k, v in data.items() if k in known},
+        )
+        manifest.max_length = int(manifest.max_length)
+        manifest.vector_length = int(manifest.vector_length)
+        manifest.pad_token_id = int(manifest.pad_token_id)
+        manifest.chunk_overlap = int(manifest.chunk_overlap)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ModelLoadError(f"{manifest_path} has an invalid value: {exc!r}") from exc
+    if manifest.max_length < 2 or manifest.vector_length < 1:
+        raise ModelLoadError(f"{manifest_path}: max_length and vector_length must be positive")
+    if not graphs:
+        raise ModelLoadError(f"{manifest_path} lists no graph")
+    return manifest
+
+
+def verify_graph(entry: GraphEntry, manifest_path: Path) -> None:
+    """Refuse a graph file that is missing or whose sha256 differs from the manifest's."""
+    if not entry.path.is_file():
+        raise ModelLoadError(f"graph file {entry.path} listed in {manifest_path} does not exist")
+    if not entry.sha256:
+        raise ModelLoadError(
+            f"{manifest_path} has no sha256 for {entry.file}; pass verify_hash=False to skip"
+        )
+    actual = sha256_file(entry.path)
+    if actual.lower() != str(entry.sha256).lower():
+        raise ModelLoadError(
+            f"sha256 mismatch for {entry.path}: manifest says {entry.sha256}, file is {actual} "
+            "(corrupt or partially written; re-export the model)"
+        )
+
+
+def load_model_dir(path: str | Path, verify_hash: bool = True) -> Manifest:
+    """Read a directory's manifest and check its tokenizer and graphs exist; with ``verify_hash``, also
+    every graph's sha256 (the runtime checks only the graph it loads: :func:`verify_graph`)."""
+    manifest = read_manifest(path)
+    if not manifest.tokenizer_path.is_file():
+        raise ModelLoadError(
+            f"tokenizer file {manifest.tokenizer_path} listed in {manifest.path} does not exist"
+        )
+    for entry in manifest.graphs:
+        if verify_hash:
+            verify_graph(entry, manifest.path)
+        elif not entry.path.is_file():
+            raise ModelLoadError(f"graph file {entry.path} listed in {manifest.path} does not exist")
+    return manifest
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON under a temporary name and rename it into place, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(manifest: Manifest) -> None:
+    write_json_atomic(manifest.path, manifest.to_json())
+
+
+# ---------------------------------------------------------------- files for other tools
+
+SPECIAL_TOKEN_KEYS = (
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+)
+
+
+def tokenizer_class(tokenizer_json: Mapping[str, Any]) -> str:
+    """The ``tokenizer_class`` every consumer loads for a ``tokenizer.json``: byte-level BPE (RoBERTa,
+    Longformer) -> ``RobertaTokenizer``, WordPiece -> ``BertTokenizer``, else the generic fast class."""
+    model_type = (tokenizer_json.get("model") or {}).get("type")
+    if model_type == "WordPiece":
+        return "BertTokenizer"
+    if model_type == "BPE" and "ByteLevel" in json.dumps(tokenizer_json.get("pre_tokenizer")):
+        return "RobertaTokenizer"
+    return "PreTrainedTokenizerFast"
+
+
+def _find_component(component: Any, kind: str) -> dict[str, Any] | None:
+    """A normalizer / pre-tokenizer of ``kind`` inside a (possibly ``Sequence``) component."""
+    if not isinstance(component, dict):
+        return None
+    if component.get("type") == kind:
+        return component
+    for key in ("normalizers", "pretokenizers", "pre_tokenizers"):
+        for child in component.get(key) or ():
+            found = _find_component(child, kind)
+            if found is not None:
+                return found
+    return None
+
+
+def tokenizer_config(
+    tokenizer_json: Mapping[str, Any], special_tokens: Mapping[str, str], max_length: int
+) -> dict[str, Any]:
+    """`tokenizer_config.json`: a class transformers 4.x and 5.x, transformers.js and fastembed all load,
+    the special tokens (the pad token included: consumers pad batches), and ``model_max_length`` equal
+    to the graph's longest input. The class-specific flags repeat what ``tokenizer.json`` does, because
+    transformers' RoBERTa and BERT tokenizers rebuild their pre-tokenizer or normalizer from these flags."""
+    cls = tokenizer_class(tokenizer_json)
+    config: dict[str, Any] = {"tokenizer_class": cls, "model_max_length": int(max_length)}
+    config.update({k: special_tokens[k] for k in SPECIAL_TOKEN_KEYS if special_tokens.get(k)})
+    config["clean_up_tokenization_spaces"] = False
+    if cls == "RobertaTokenizer":
+        byte_level = _find_component(tokenizer_json.get("pre_tokenizer"), "ByteLevel") or {}
+        config["add_prefix_space"] = bool(byte_level.get("add_prefix_space", False))
+        processor = tokenizer_json.get("post_processor") or {}
+        config["trim_offsets"] = bool(processor.get("trim_offsets", True))
+    elif cls == "BertTokenizer":
+        normalizer = _find_component(tokenizer_json.get("normalizer"), "BertNormalizer") or {}
+        config["do_lower_case"] = bool(normalizer.get("lowercase", False))
+        config["strip_accents"] = normalizer.get("strip_accents")
+        config["tokenize_chinese_chars"] = bool(normalizer.get("handle_chinese_chars", True))
+    return config
+
+
+def sentence_transformers_files(vector_length: int, max_length: int) -> dict[str, Any]:
+    """sentence-transformers' module files: the model's ``last_hidden_state``, then a mean over real
+    tokens (what ``sentence_embedding`` and VectorHub's ``encode`` compute), up to ``max_length`` tokens."""
+    return {
+        SENTENCE_TRANSFORMERS_MODULES_FILE: [
+            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+        ],
+        SENTENCE_TRANSFORMERS_CONFIG_FILE: {"max_seq_length": int(max_length), "do_lower_case": False},
+        POOLING_CONFIG_FILE: {
+            "word_embedding_dimension": int(vector_length),
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": False,
+            "include_prompt": True,
+        },
+    }
+
+
+def consumer_files(
+    tokenizer_json: Mapping[str, Any], special_tokens: Mapping[str, str], vector_length: int, max_length: int
+) -> dict[str, Any]:
+    """Every JSON file other tools read, by relative path (``config.json`` aside: it is the model's own)."""
+    special = {k: special_tokens[k] for k in SPECIAL_TOKEN_KEYS if special_tokens.get(k)}
+    return {
+        TOKENIZER_CONFIG_FILE: tokenizer_config(tokenizer_json, special, max_length),
+        SPECIAL_TOKENS_MAP_FILE: special,
+        **sentence_transformers_files(vector_length, max_length),
+    }
+
+
+def write_consumer_files(model_dir: Path, files: Mapping[str, Any]) -> None:
+    for relative, data in files.items():
+        write_json_atomic(model_dir / relative, data)
+
+
+def merge_graphs(existing: Iterable[GraphEntry], new: Iterable[GraphEntry]) -> list[GraphEntry]:
+    """The graphs of a directory after an export adds ``new``: one per (precision, global tokens), the
+    newer winning, in a stable order (plain before global, fp32, int8, fp16)."""
+    by_key = {(g.precision, g.global_tokens): g for g in existing}
+    by_key.update({(g.precision, g.global_tokens): g for g in new})
+    return sorted(by_key.values(), key=lambda g: (g.global_tokens, PRECISIONS.index(g.precision)))
+
+
+def format_parity_table(rows: list[dict[str, Any]], label: str) -> str:
+    """Fixed-width table of a graph's parity rows (one per case), as the exporter prints and stores them."""
+    lines = [
+        f"parity {label} vs PyTorch eager fp32",
+        (
+            f"{'case':<22}{'lengths':<24}{'global':<8}{'tok max|d|':>12}{'tok min cos':>13}"
+            f"{'pool max|d|':>13}{'pool cos':>11}{'torch s':>9}{'onnx s':>8}"
+        ),
+    ]
+    for r in rows:
+        lengths = ",".join(map(str, r["lengths"]))
+        lines.append(
+            f"{r['case']:<22}{lengths:<24}{'cls' if r['global_first_token'] else '-':<8}"
+            f"{r['token_max_abs']:>12.2e}{r['token_min_cosine']:>13.6f}{r['pooled_max_abs']:>13.2e}"
+            f"{r['pooled_min_cosine']:>11.6f}{r['seconds_torch']:>9.2f}{r['seconds_onnx']:>8.2f}"
+        )
+    return "\n".join(lines)
