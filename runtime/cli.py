@@ -4,10 +4,10 @@ extra), `encode` (corpus extra)."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from .contract import (
     DEFAULT_MODEL,
@@ -220,9 +220,17 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         return _corpus_extra_missing(exc)
     from .encoder import Longformer2Vec
 
-    if not Path(args.input).is_file():  # before the (slow) model load
-        print(f"error: input {args.input} is not a file", file=sys.stderr)
-        return 1
+    options = corpus.EncodeOptions(
+        fmt=args.format,
+        text_field=args.text_field,
+        id_field=args.id_field,
+        part_size=args.part_size,
+        chunk_size=args.chunk_size,
+        on_bad_row=args.on_bad_row,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    corpus.check_job(args.input, args.output, options)  # bad paths fail before the (slow) model load
     model = Longformer2Vec(
         args.model,
         pooling=args.pooling,
@@ -233,19 +241,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         max_batch_tokens=args.max_batch_tokens,
     )
     try:
-        result = corpus.encode_corpus(
-            model,
-            args.input,
-            args.output,
-            fmt=args.format,
-            text_field=args.text_field,
-            id_field=args.id_field,
-            part_size=args.part_size,
-            chunk_size=args.chunk_size,
-            on_bad_row=args.on_bad_row,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
+        result = corpus.encode_corpus(model, args.input, args.output, **dataclasses.asdict(options))
     except KeyboardInterrupt:
         print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
         return 130

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-CORPUS_INSTALL_HINT = "pip install -e '.[corpus]'"  # TODO(lead): corpus uses extras.install_hint after merge
-
 
 class Longformer2VecError(Exception):
     """Base class for all errors raised by longformer2vec."""
@@ -15,6 +13,10 @@ class ModelLoadError(Longformer2VecError):
 
 class ParityError(Longformer2VecError, RuntimeError):
     """An exported graph disagrees with PyTorch on at least one verification case; nothing was written."""
+
+
+class CorpusError(Longformer2VecError):
+    """A corpus run cannot go on: bad row under `fail`, mismatched resume state, unreadable input or output."""
 
 
 class ExportUnavailableError(Longformer2VecError):
