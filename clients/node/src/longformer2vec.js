@@ -13,6 +13,25 @@ const OUTPUT_OF_POOLING = Object.freeze({ mean: "sentence_embedding", cls: "last
 const FED_INPUTS = Object.freeze(["input_ids", "attention_mask", "global_attention_mask"]);
 const CONSTRUCT = Symbol("Longformer2Vec.construct");
 
+/** A UTF-16 surrogate that is not half of a pair (in a `u` regex a pair is one code point). */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+/**
+ * Refuse what the Python runtime refuses: a non-string (TypeError) or a string with a lone surrogate,
+ * which UTF-8 cannot encode (RangeError), naming `where` and the position.
+ * @param {unknown} value
+ * @param {string} where
+ * @returns {asserts value is string}
+ */
+function checkText(value, where) {
+  if (typeof value !== "string") throw new TypeError(`${where} must be a string, got ${typeName(value)}`);
+  const lone = LONE_SURROGATE.exec(value);
+  if (lone) {
+    const code = lone[0].charCodeAt(0).toString(16);
+    throw new RangeError(`${where} is not valid Unicode: lone surrogate \\u${code} at index ${lone.index}`);
+  }
+}
+
 /** @param {unknown} value how an error names a value's type */
 function typeName(value) {
   if (value === null) return "null";
@@ -175,7 +194,7 @@ export class Longformer2Vec {
    * @returns {Promise<Float32Array>}
    */
   async encode(text) {
-    if (typeof text !== "string") throw new TypeError(`text must be a string, got ${typeName(text)}`);
+    checkText(text, "text");
     return this.#embed(text);
   }
 
@@ -186,9 +205,7 @@ export class Longformer2Vec {
    */
   async bulkEncode(texts) {
     if (!Array.isArray(texts)) throw new TypeError(`texts must be an array of strings, got ${typeName(texts)}`);
-    texts.forEach((text, i) => {
-      if (typeof text !== "string") throw new TypeError(`texts[${i}] must be a string, got ${typeName(text)}`);
-    });
+    texts.forEach((text, i) => checkText(text, `texts[${i}]`));
     const vectors = [];
     for (const text of texts) vectors.push(await this.#embed(text));
     return vectors;

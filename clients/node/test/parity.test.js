@@ -91,7 +91,7 @@ test("model facts come from the manifest", { skip }, async () => {
   assert.ok(Math.abs(norm - 1) < 1e-6, `norm ${norm}`);
 });
 
-test("a non-string text is a TypeError naming its index", { skip }, async () => {
+test("a non-string text is a TypeError, a lone surrogate a RangeError, naming its index", { skip }, async () => {
   const model = await Longformer2Vec.load(MODEL_DIR);
   after(() => model.release());
   await assert.rejects(model.bulkEncode(["a", "b", 3]), { name: "TypeError", message: "texts[2] must be a string, got number" });
@@ -99,6 +99,12 @@ test("a non-string text is a TypeError naming its index", { skip }, async () => 
   await assert.rejects(model.bulkEncode("a"), { name: "TypeError", message: "texts must be an array of strings, got string" });
   await assert.rejects(model.encode(["a"]), { name: "TypeError", message: "text must be a string, got array" });
   await assert.rejects(model.encode(undefined), { name: "TypeError", message: "text must be a string, got undefined" });
+  await assert.rejects(model.bulkEncode(["ok", "a\udc00b"]), {
+    name: "RangeError",
+    message: "texts[1] is not valid Unicode: lone surrogate \\udc00 at index 1",
+  });
+  await assert.rejects(model.encode("\ud83d"), { name: "RangeError", message: /lone surrogate \\ud83d at index 0/ });
+  assert.equal((await model.encode("\ud83d\ude00")).length, model.vectorLength, "a surrogate pair is one character");
   assert.deepEqual(await model.bulkEncode([]), []);
 });
 
