@@ -378,9 +378,9 @@ def _loadavg() -> str:
 
 
 def drive(args: argparse.Namespace) -> int:
+    from longformer2vec.contract import is_model_dir, load_model_dir
     from longformer2vec.export import export_model
     from longformer2vec.export.synthetic import make_random_longformer
-    from longformer2vec.contract import is_model_dir, load_model_dir
 
     work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ..common import content_span
 from ..contract import (
-    DEFAULT_CHUNK_OVERLAP,
     DEFAULT_MODEL,
     FORMAT_VERSION,
     LAYOUTS,
@@ -26,6 +25,7 @@ from ..contract import (
     PRECISIONS,
     GraphEntry,
     Manifest,
+    default_chunk_overlap,
     graph_file,
     merge_graphs,
     sha256_file,
@@ -221,7 +221,7 @@ def export_model(
             graphs=merge_graphs([], graphs.entries),
             pad_token_id=int(config.pad_token_id),
             pooling="mean",
-            chunk_overlap=DEFAULT_CHUNK_OVERLAP,
+            chunk_overlap=default_chunk_overlap(max_length(config)),
             attention_windows=attention_windows(config),
         )
         install(staging, output_dir, manifest, progress)

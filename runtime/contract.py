@@ -70,8 +70,15 @@ LAST_HIDDEN_STATE = "last_hidden_state"
 SENTENCE_EMBEDDING = "sentence_embedding"
 GRAPH_OUTPUTS = (LAST_HIDDEN_STATE, SENTENCE_EMBEDDING)
 
-# Tokens shared by consecutive windows of a text longer than the model (see README, "Long texts").
+# Tokens shared by consecutive windows of a text longer than the model (README, "Long texts"): 256, or a
+# quarter of a window for models too short for that (a 128-token model would otherwise advance its
+# windows one token at a time). Exports record it as the manifest's `chunk_overlap`.
 DEFAULT_CHUNK_OVERLAP = 256
+
+
+def default_chunk_overlap(max_length: int) -> int:
+    return max(0, min(DEFAULT_CHUNK_OVERLAP, (int(max_length) - 2) // 4))
+
 
 _HASH_CHUNK = 1 << 20
 

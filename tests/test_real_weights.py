@@ -64,8 +64,9 @@ def test_conversion_preserves_the_model(converted: Path, bert_reference: np.ndar
 
 def test_int8_export_on_real_weights(converted: Path, bert_reference: np.ndarray, tmp_path: Path) -> None:
     out = export_model(str(converted), tmp_path / "int8", precision="int8", model_id="minilm-l6-longformer")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["precision"] == "int8" and manifest["vector_length"] == 384
+    data = json.loads((out / "manifest.json").read_text())
+    (manifest,) = data["graphs"]
+    assert manifest["precision"] == "int8" and data["vector_length"] == 384
 
     vectors = np.array(Longformer2Vec(str(out)).bulk_encode(SENTENCES))
     cosines = _cosines(vectors, bert_reference)
