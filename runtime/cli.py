@@ -228,7 +228,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     try:
         from . import corpus
 
-        if not args.no_progress:
+        if args.progress:
             import tqdm  # noqa: F401 - checked up front so a missing extra fails before any work
     except ImportError as exc:
         if not is_missing(exc, "corpus"):
@@ -236,14 +236,7 @@ def _cmd_encode(args: argparse.Namespace) -> int:
         print(f"error: {missing_message(exc, 'encode', 'corpus')}", file=sys.stderr)
         return 2
     options = corpus.EncodeOptions(
-        fmt=args.format,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        part_size=args.part_size,
-        chunk_size=args.chunk_size,
-        on_bad_row=args.on_bad_row,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(corpus.EncodeOptions)}
     )
     corpus.check_job(args.input, args.output, options)  # bad paths fail before the (slow) model load
     model = model_from_args(args)
@@ -334,7 +327,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_arguments(p)
     p.add_argument("--input", required=True, help="corpus: .jsonl, .txt (one document per line) or .parquet")
     p.add_argument("--output", required=True, help="vectors: .parquet (id, vector) or .npy (+ .ids.parquet)")
-    p.add_argument("--format", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)")
+    p.add_argument(
+        "--format", dest="fmt", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)"
+    )
     p.add_argument("--text-field", default="text", help="JSONL field / Parquet column with the text")
     p.add_argument(
         "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
@@ -363,7 +358,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number (fail, default) or report it, skip it and list it in OUTPUT.rejects.jsonl (skip)",
     )
     p.add_argument("--overwrite", action="store_true", help="discard earlier output or unfinished parts")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     p.set_defaults(func=_cmd_encode)
     return parser
 
