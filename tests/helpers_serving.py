@@ -88,3 +88,16 @@ def metric(text: str, name: str, **labels: str) -> float:
         if sample == name and got == want:
             return float(value)
     return 0.0
+
+
+def slow_model_dir(model_dir: Path, target: Path) -> Path:
+    """A copy of an export whose windows advance one token at a time (manifest `chunk_overlap` at its
+    largest), so that a long text keeps the model busy for seconds: the shutdown and queue tests act
+    while it runs. Vectors stay exact; the graphs are the same files."""
+    import shutil
+
+    shutil.copytree(model_dir, target)
+    manifest = json.loads((target / "manifest.json").read_text())
+    manifest["chunk_overlap"] = manifest["max_length"]  # clamped to window - 1: stride 1
+    (target / "manifest.json").write_text(json.dumps(manifest))
+    return target

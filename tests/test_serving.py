@@ -30,7 +30,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from longformer2vec import Longformer2Vec
-from tests.helpers_serving import Server, metric, post
+from tests.helpers_serving import Server, metric, post, slow_model_dir
 from tests.test_runtime_cli import BLOCKER
 
 LIMITS = {"max_inputs": 4, "max_tokens": 600, "max_body": 20000}
@@ -305,8 +305,9 @@ def test_full_queue_gets_503_and_sigterm_finishes_the_request_in_flight(
     tiny_int8_dir: Path, tmp_path: Path
 ) -> None:
     """On the CLI-exported int8 model: the slow request runs alone, so it equals encode() exactly."""
+    model_dir = slow_model_dir(tiny_int8_dir, tmp_path / "model")
     slow_text = "The quick brown fox jumps over the lazy dog. " * 200  # ~3,800 tokens: ~3,700 windows
-    srv = Server(tiny_int8_dir, tmp_path / "server.log", "--max-queue=1", "--threads=1")
+    srv = Server(model_dir, tmp_path / "server.log", "--max-queue=1", "--threads=1")
     try:
         srv.wait_ready()
         slow: dict[str, httpx.Response] = {}
@@ -330,7 +331,7 @@ def test_full_queue_gets_503_and_sigterm_finishes_the_request_in_flight(
         assert res.status_code == 200, res.text
         # uvicorn re-raises SIGTERM after its graceful shutdown, so the exit status is -SIGTERM (or 0).
         assert srv.proc.wait(60) in (0, -signal.SIGTERM), srv.log()
-        expected = np.array(Longformer2Vec(tiny_int8_dir).encode(slow_text), dtype=np.float32)
+        expected = np.array(Longformer2Vec(model_dir).encode(slow_text), dtype=np.float32)
         np.testing.assert_allclose(res.json()[0], expected / np.linalg.norm(expected), atol=2e-5)
         log = srv.log()
         assert "Shutting down" in log and "Finished server process" in log
@@ -347,7 +348,8 @@ def test_requests_still_running_when_the_graceful_timeout_expires_get_a_json_503
     holds no traceback. The slow text (~7,600 tokens, thousands of windows) runs for seconds on the
     tiny model; the test acts once /metrics shows it inside the model."""
     slow_text = "The quick brown fox jumps over the lazy dog. " * 400
-    srv = Server(tiny_fp32_dir, tmp_path / "server.log", "--graceful-timeout-s=0.2", "--threads=1")
+    model_dir = slow_model_dir(tiny_fp32_dir, tmp_path / "model")
+    srv = Server(model_dir, tmp_path / "server.log", "--graceful-timeout-s=0.2", "--threads=1")
     try:
         srv.wait_ready()
         answers: dict[str, httpx.Response] = {}
