@@ -200,6 +200,7 @@ def export_model(
         max_length,
         pad_multiple,
     )
+    from .ranking import RANKING_THRESHOLDS, RankingCheck
     from .verify import check_thresholds, compare, format_table, results_to_json, torch_reference
 
     if precision not in PRECISIONS:
@@ -241,6 +242,8 @@ def export_model(
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         parity: dict[str, list[dict]] = {}
+        ranking: dict[str, list[dict]] = {}  # quantized graphs: does the text-dependent part survive?
+        ranked = RankingCheck(hf_model, tokenizer, global_tokens, progress) if precision != "fp32" else None
 
         def verify(path: Path, precision_name: str, label: str) -> None:
             providers = verification_providers(precision_name, layout)
@@ -252,7 +255,11 @@ def export_model(
             ]
             progress(format_table(results, label))
             parity[label] = results_to_json(results)
+            if ranked is not None and precision_name != "fp32":
+                ranking[label] = ranked.score(session, label)
             check_thresholds(results, precision_name)
+            if ranked is not None and precision_name != "fp32":
+                ranked.check(precision_name)
 
         verify(fp32_path, "fp32", "fp32")
         graph_path = fp32_path
@@ -306,8 +313,10 @@ def export_model(
             "parity_thresholds": {
                 "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),
                 "token_max_relative": {"fp32": FP32_TOKEN_MAX_RELATIVE},
+                "ranking_min": {"int8": dict(RANKING_THRESHOLDS), "fp16": dict(RANKING_THRESHOLDS)},
             },
             "parity": parity,
+            "ranking": ranking,
             "versions": _versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }

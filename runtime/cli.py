@@ -13,6 +13,7 @@ from .encoder import CPU_MAX_BATCH_TOKENS, DEFAULT_MODEL, GPU_MAX_BATCH_TOKENS
 from .errors import CORPUS_INSTALL_HINT, EXPORT_INSTALL_HINT, Longformer2VecError
 from .hub import LAYOUTS, PRECISIONS, is_missing_export_dependency
 from .manifest import Manifest, format_parity_table, load_model_dir
+from .ranking_table import format_ranking_table
 
 _MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"
 
@@ -87,6 +88,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     manifest = load_model_dir(args.dir, verify_hash=not args.no_verify)
     print(_summary(manifest))
     print(_parity_table(manifest.parity))
+    for label, rows in (manifest.raw.get("ranking") or {}).items():
+        print("\n" + format_ranking_table(rows, label))
     return 0
 
 
