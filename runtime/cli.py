@@ -19,6 +19,7 @@ from .contract import (
     GraphEntry,
     Manifest,
     format_parity_table,
+    format_ranking_table,
     load_model_dir,
 )
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
@@ -61,7 +62,8 @@ def _summary(manifest: Manifest) -> str:
 
 
 def _parity_tables(manifest: Manifest) -> str:
-    """The exporter's parity figures, one table per verified graph (its fp32 trace, then the graph)."""
+    """The exporter's figures per graph: parity (its fp32 trace, then the graph), then for int8 and fp16
+    graphs the ranking figures."""
     tables = []
     for graph in manifest.graphs:
         for label, rows in (graph.parity or {}).items():
@@ -69,6 +71,8 @@ def _parity_tables(manifest: Manifest) -> str:
             tables.append(
                 format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
             )
+        for label, rows in (graph.ranking or {}).items():
+            tables.append(format_ranking_table(rows, f"{graph.file}: {label}"))
     return "\n\n".join(tables) or "parity: (none recorded)"
 
 

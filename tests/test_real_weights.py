@@ -13,6 +13,7 @@ import torch
 from transformers import AutoModel, AutoTokenizer, LongformerModel
 
 from longformer2vec import Longformer2Vec
+from longformer2vec.contract import format_ranking_table
 from longformer2vec.export import export_model
 from longformer2vec.export.from_bert import bert_to_longformer
 
@@ -78,3 +79,14 @@ def test_int8_export_on_real_weights(converted: Path, bert_reference: np.ndarray
     # Real weights carry meaning: paraphrases are closer than unrelated sentences.
     sim = _cosines(vectors[:, None, :], vectors[None, :, :])
     assert sim[0, 1] > sim[0, 2] and sim[2, 3] > sim[2, 6] and sim[4, 5] > sim[4, 3]
+
+    # The exporter's ranking check on its multilingual text set (longformer2vec.export.ranking): the kept
+    # graph preserves what distinguishes texts, not only the shared direction of mean-pooled vectors.
+    label = f"int8 {manifest['quantization']['name']}"
+    rows = manifest["ranking"][label]
+    print(format_ranking_table(rows, label))
+    assert [r["global_first_token"] for r in rows] == [False]  # the default graph takes no global tokens
+    for r in rows:
+        assert r["texts"] >= 20 and r["tokens_max"] > 400, r  # paragraphs past the 64-token window
+        assert r["centered_median_cosine"] >= 0.99 and r["centered_min_cosine"] >= 0.98, r
+        assert r["spearman"] >= 0.99 and r["top1_agreement"] >= 0.9, r
