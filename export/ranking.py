@@ -25,8 +25,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..common import content_span, graph_feeds, mean_pooling, pad_batch, token_budget_batches
-from ..contract import GLOBAL_ATTENTION_MASK, format_ranking_table
+from ..contract import GLOBAL_ATTENTION_MASK
 from ..errors import ParityError
+from ..tables import format_ranking_table
 from .ranking_texts import RANKING_TEXTS
 
 # Minimum figures for a quantized graph (int8 and fp16), on this text set; chosen by measurement with

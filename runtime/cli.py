@@ -18,13 +18,12 @@ from .contract import (
     PRECISIONS,
     GraphEntry,
     Manifest,
-    format_parity_table,
-    format_ranking_table,
     load_model_dir,
 )
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
+from .tables import format_parity_table, format_ranking_table
 from .text import check_text
 
 _MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"

@@ -15,11 +15,12 @@ import torch
 from transformers import LongformerModel
 
 from longformer2vec.common import graph_feeds
-from longformer2vec.contract import format_ranking_table, load_model_dir
+from longformer2vec.contract import load_model_dir
 from longformer2vec.export import ParityError, export_model
 from longformer2vec.export import attention as export_attention_module
 from longformer2vec.export.synthetic import make_random_longformer
 from longformer2vec.export.verify import case_lengths
+from longformer2vec.tables import format_ranking_table
 
 CASE_NAMES = set(case_lengths(128, 8))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from longformer2vec.errors import ParityError
 from longformer2vec.export.ranking import (
     RANKING_THRESHOLDS,
     RankingFigures,
@@ -25,7 +26,6 @@ from longformer2vec.export.ranking import (
     text_ids,
 )
 from longformer2vec.export.ranking_texts import LONG_TEXTS, RANKING_TEXTS
-from longformer2vec.export.verify import ParityError
 
 
 def _clustered(rng: np.random.Generator, n: int = 24, dim: int = 48, common: float = 100.0) -> np.ndarray:

