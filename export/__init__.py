@@ -18,7 +18,6 @@ from pathlib import Path
 
 from ..common import content_span
 from ..contract import (
-    DEFAULT_CHUNK_OVERLAP,
     DEFAULT_MODEL,
     FORMAT_VERSION,
     LAYOUTS,
@@ -26,12 +25,14 @@ from ..contract import (
     PRECISIONS,
     GraphEntry,
     Manifest,
+    default_chunk_overlap,
     graph_file,
     merge_graphs,
     sha256_file,
 )
 from ..errors import ModelLoadError, ParityError
 from .convert import INT8_RECIPES, Int8Recipe
+from .ranking import RANKING_THRESHOLDS
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT
 
 __all__ = ["INT8_RECIPES", "PRECISIONS", "Int8Recipe", "ParityError", "export_model", "sha256_file"]
@@ -203,6 +204,8 @@ def export_model(
     staging.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary directory
     try:
         graphs = _GraphWriter(hf_model, tokenizer, staging, opset, int8_recipes, global_tokens, progress)
+        if any(name != "fp32" for name in precisions):
+            graphs.start_ranking(tokenizer, global_tokens)
         for variant in (False, True) if global_tokens else (False,):
             by_layout: dict[str, list[str]] = {}
             for name in precisions:
@@ -221,7 +224,7 @@ def export_model(
             graphs=merge_graphs([], graphs.entries),
             pad_token_id=int(config.pad_token_id),
             pooling="mean",
-            chunk_overlap=DEFAULT_CHUNK_OVERLAP,
+            chunk_overlap=default_chunk_overlap(max_length(config)),
             attention_windows=attention_windows(config),
         )
         install(staging, output_dir, manifest, progress)
@@ -246,6 +249,7 @@ class _GraphWriter:
         self.opset = opset or DEFAULT_OPSET
         self.recipes = list(int8_recipes or INT8_RECIPES)
         self.entries: list[GraphEntry] = []
+        self.ranking = None  # RankingCheck: int8 and fp16 graphs are also held to retrieval figures
         self.versions = _versions()
         self.cases = parity_cases(hf_model.config, tokenizer, global_tokens=global_tokens)
         self.references = []
@@ -253,6 +257,12 @@ class _GraphWriter:
             note = " + global <s>" if case.global_first_token else ""
             progress(f"PyTorch reference {number}/{len(self.cases)}: {case.name} {case.lengths}{note}")
             self.references.append(torch_reference(hf_model, case))
+
+    def start_ranking(self, tokenizer, global_tokens: bool) -> None:
+        """PyTorch's vectors of the ranking text set, computed once for every quantized graph."""
+        from .ranking import RankingCheck
+
+        self.ranking = RankingCheck(self.hf_model, tokenizer, global_tokens, self.progress)
 
     def write(self, global_tokens: bool, layout: str, precisions: list[str]) -> None:
         """One traced fp32 graph (checked first: every other precision is derived from it), then each of
@@ -277,22 +287,33 @@ class _GraphWriter:
         for name in sorted(precisions, key=lambda p: p == "fp32"):  # fp32 last: it moves the traced file
             target = self.staging / graph_file(name, global_tokens)
             target.parent.mkdir(parents=True, exist_ok=True)
-            parity = dict(fp32_parity)
+            parity, ranking = dict(fp32_parity), {}
             recipe = None
             if name == "fp32":
                 traced.rename(target)
             elif name == "int8":
-                recipe = self._quantize(traced, target, layout, pairs, parity)
+                recipe = self._quantize(traced, target, layout, pairs, parity, ranking)
             else:
                 from .convert import convert_fp16
 
                 self.progress("converting to fp16 (pooling stays fp32)")
                 convert_fp16(traced, target)
-                self._verify(target, "fp16", "fp16", layout, pairs, parity)
-            self.entries.append(self._entry(target, name, global_tokens, layout, recipe, parity))
+                self._verify(target, "fp16", "fp16", layout, pairs, parity, ranking)
+            self.entries.append(self._entry(target, name, global_tokens, layout, recipe, parity, ranking))
         traced.unlink(missing_ok=True)
 
-    def _verify(self, path: Path, precision: str, label: str, layout: str, pairs, parity: dict) -> None:
+    def _verify(
+        self,
+        path: Path,
+        precision: str,
+        label: str,
+        layout: str,
+        pairs,
+        parity: dict,
+        ranking: dict | None = None,
+    ) -> None:
+        """Parity against PyTorch on the cases; for int8 and fp16 also the ranking figures (both recorded
+        under ``label`` before either gate may refuse the graph)."""
         import onnxruntime as ort
 
         from .verify import check_thresholds, compare, format_table, results_to_json
@@ -307,16 +328,23 @@ class _GraphWriter:
         results = [compare(case, ref, session, secs) for case, (ref, secs) in pairs]
         self.progress(format_table(results, label))
         parity[label] = results_to_json(results)
+        scored = self.ranking is not None and ranking is not None and precision != "fp32"
+        if scored:
+            ranking[label] = self.ranking.score(session, label)
         check_thresholds(results, precision)
+        if scored:
+            self.ranking.check(precision)
 
-    def _quantize(self, traced: Path, target: Path, layout: str, pairs, parity: dict) -> Int8Recipe:
+    def _quantize(
+        self, traced: Path, target: Path, layout: str, pairs, parity: dict, ranking: dict
+    ) -> Int8Recipe:
         from .convert import quantize_int8
 
         for attempt, recipe in enumerate(self.recipes, start=1):
             self.progress(f"quantizing to int8, recipe {recipe.name!r} ({attempt}/{len(self.recipes)})")
             quantize_int8(traced, target, recipe)
             try:
-                self._verify(target, "int8", f"int8 {recipe.name}", layout, pairs, parity)
+                self._verify(target, "int8", f"int8 {recipe.name}", layout, pairs, parity, ranking)
                 return recipe
             except ParityError as error:
                 if attempt == len(self.recipes):
@@ -325,7 +353,7 @@ class _GraphWriter:
         raise ParityError("no int8 recipe to try")
 
     def _entry(
-        self, path: Path, precision: str, global_tokens: bool, layout: str, recipe, parity
+        self, path: Path, precision: str, global_tokens: bool, layout: str, recipe, parity, ranking
     ) -> GraphEntry:
         import onnx
 
@@ -350,7 +378,9 @@ class _GraphWriter:
             parity_thresholds={
                 "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),
                 "token_max_relative": {"fp32": FP32_TOKEN_MAX_RELATIVE},
+                **({"ranking_min": dict(RANKING_THRESHOLDS)} if ranking else {}),
             },
+            ranking=ranking or None,
             versions=self.versions,
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             model_dir=self.staging,

@@ -62,8 +62,8 @@ CPU_LAYOUT_MIN_HIDDEN = 512
 def default_layout(config, precision: str) -> str:
     """The layout a graph of ``precision`` gets unless told: ``"gpu"`` for fp16 (the CUDA graph), and
     for models narrower than :data:`CPU_LAYOUT_MIN_HIDDEN`, whose per-head chains are so small that
-    the extra nodes cost more than the copies they save (a 2-layer, 64-wide model ran 500 tokens in
-    4.0 ms against 3.0 ms); ``"cpu"`` otherwise (longformer-base: 1.2-1.7x faster at 128-512 tokens)."""
+    the extra nodes cost more than the copies they save; ``"cpu"`` otherwise, which runs longformer-base
+    faster on the CPU (both measured side by side by ``benchmarks/graph_ab.py``)."""
     if precision == "fp16" or int(config.hidden_size) < CPU_LAYOUT_MIN_HIDDEN:
         return "gpu"
     return "cpu"

@@ -56,8 +56,14 @@ def make_random_longformer(
     num_hidden_layers: int | None = None,
     vocab_size: int | None = None,
     seed: int = 0,
+    initializer_range: float = 0.02,
 ) -> Path:
-    """Save a random ``LongformerModel`` and a matching fast tokenizer as a local HF directory."""
+    """Save a random ``LongformerModel`` and a matching fast tokenizer as a local HF directory.
+
+    ``initializer_range`` is the weights' standard deviation (HF's default 0.02). In a narrow model
+    that makes every layer's contribution negligible next to the embeddings (the output is nearly the
+    embedding layer's); about ``0.55 / sqrt(hidden)`` gives layers the weight they have in base
+    geometry at 0.02, so a broken layer shows in the vectors."""
     import torch
     from transformers import LongformerConfig, LongformerModel, PreTrainedTokenizerFast
 
@@ -79,6 +85,7 @@ def make_random_longformer(
         eos_token_id=2,
         sep_token_id=2,
         type_vocab_size=1,
+        initializer_range=initializer_range,
     )
     output_dir = Path(output_dir)
     LongformerModel(config, add_pooling_layer=False).eval().save_pretrained(output_dir)

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from ..common import graph_feeds, mean_pooling
-from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS, format_parity_table
+from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS
 from ..errors import ParityError
+from ..tables import format_parity_table
 from .attention import query_block
 
 # Minimum cosine of the pooled vector per precision; export refuses to finish below these.

@@ -71,27 +71,17 @@ def max_rows_per_call(graph: GraphEntry, batch_size: int) -> int:
     return 1 if graph.precision == "int8" else batch_size
 
 
+@dataclass
 class RowRunner:
     """Runs rows through one session: sorted by length, in batches bounded by rows and padded tokens."""
 
-    def __init__(
-        self,
-        session: OnnxSession,
-        graph: GraphEntry,
-        *,
-        pad_token_id: int,
-        max_length: int,
-        vector_length: int,
-        pooling: str,
-        global_attention: str,
-    ) -> None:
-        self.session = session
-        self.graph = graph
-        self.pad_token_id = pad_token_id
-        self.max_length = max_length
-        self.vector_length = vector_length
-        self.pooling = pooling
-        self.global_attention = global_attention
+    session: OnnxSession
+    graph: GraphEntry
+    pad_token_id: int
+    max_length: int
+    vector_length: int
+    pooling: str
+    global_attention: str
 
     def run(self, rows: Sequence[Row], batch_size: int, max_batch_tokens: int) -> np.ndarray:
         """Vectors of ``rows`` in their order (float32 ``[len(rows), vector_length]``)."""

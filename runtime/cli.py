@@ -8,19 +8,22 @@ import dataclasses
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
+from .cli_options import add_model_arguments, model_from_args, positive_int
 from .contract import (
     DEFAULT_MODEL,
     LAYOUTS,
     PRECISIONS,
     GraphEntry,
     Manifest,
-    format_parity_table,
     load_model_dir,
 )
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
+from .tables import format_parity_table, format_ranking_table
 from .text import check_text
 
 _MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"
@@ -58,7 +61,8 @@ def _summary(manifest: Manifest) -> str:
 
 
 def _parity_tables(manifest: Manifest) -> str:
-    """The exporter's parity figures, one table per verified graph (its fp32 trace, then the graph)."""
+    """The exporter's figures per graph: parity (its fp32 trace, then the graph), then for int8 and fp16
+    graphs the ranking figures."""
     tables = []
     for graph in manifest.graphs:
         for label, rows in (graph.parity or {}).items():
@@ -66,6 +70,8 @@ def _parity_tables(manifest: Manifest) -> str:
             tables.append(
                 format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
             )
+        for label, rows in (graph.ranking or {}).items():
+            tables.append(format_ranking_table(rows, f"{graph.file}: {label}"))
     return "\n\n".join(tables) or "parity: (none recorded)"
 
 
@@ -106,61 +112,65 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_embed(args: argparse.Namespace) -> int:
-    from .encoder import Longformer2Vec
-
     try:
         texts = [check_text(text, f"text argument {i}") for i, text in enumerate(args.text, start=1)]
     except ValueError as exc:  # undecodable bytes in argv arrive as lone surrogates
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    model = Longformer2Vec(
-        args.model,
-        pooling=args.pooling,
-        global_attention=args.global_attention,
-        normalize=args.normalize,
-        precision=args.precision,
-    )
-    print(json.dumps(model.bulk_encode(texts)))
+    print(json.dumps(model_from_args(args).bulk_encode(texts)))
     return 0
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from .serving import SERVE_INSTALL_HINT, is_missing_serve_dependency
-    from .serving.config import ServeConfig
+    """Every argument is checked (exit 2, one line) and the port bound (exit 1) before the model loads."""
+    import os
+
+    from .hub import looks_like_hub_id
+    from .serving.config import ServeConfig, api_key_from
 
     try:
         from .serving.app import serve
     except ImportError as exc:
-        if not is_missing_serve_dependency(exc):
+        if not is_missing(exc, "serve"):
             raise
-        print(f"error: serving needs the serve extra ({exc}). Run: {SERVE_INSTALL_HINT}", file=sys.stderr)
+        print(f"error: {missing_message(exc, 'serving', 'serve')}", file=sys.stderr)
         return 2
     fields = {k: v for k, v in vars(args).items() if k not in ("command", "func")}
+    fields["api_key"] = api_key_from(args.api_key, os.environ)
     try:
         config = ServeConfig(**fields)
-    except ValueError as exc:  # e.g. --max-queue 0: a usage error, not a traceback
+    except ValueError as exc:  # e.g. --max-queue 0 or --port 99999: a usage error, not a traceback
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    model = config.model
+    if not model.strip() or (not Path(model).expanduser().exists() and not looks_like_hub_id(model)):
+        print(f"error: --model {model!r}: no such directory, and not a hub id", file=sys.stderr)
         return 2
     return serve(config)
 
 
+def _one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """A usage error as one `error:` line (exit 2), not the whole usage block: `serve` has many flags."""
+
+    def error(message: str) -> NoReturn:
+        parser.exit(2, f"error: {message} (see {parser.prog} --help)\n")
+
+    parser.error = error  # type: ignore[method-assign]
+
+
 def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
-    from .serving.config import ServeConfig
+    from .serving.config import API_KEY_ENV, ServeConfig
 
     d = ServeConfig(model="")
     p = sub.add_parser(
         "serve",
-        help="HTTP server: OpenAI /v1/embeddings, TEI /embed, /health, /metrics (needs the serve extra)",
+        help="HTTP server: OpenAI /v1/embeddings and /v1/models, TEI /embed and /info, /health, /metrics "
+        "(needs the serve extra)",
     )
-    p.add_argument("--model", required=True, help="exported model directory or hub id")
+    _one_line_errors(p)
+    add_model_arguments(p, "L2-normalize /v1/embeddings vectors (/embed has its own field)", count=int)
     p.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"(default {d.port})")
-    p.add_argument("--pooling", choices=("mean", "cls"), default=d.pooling)
-    p.add_argument("--global-attention", choices=("none", "cls"), default=d.global_attention)
-    p.add_argument(
-        "--normalize", action="store_true", help="L2-normalize /v1/embeddings vectors (default off)"
-    )
-    p.add_argument("--threads", type=int, default=d.threads, help="ONNX Runtime threads (default: all cores)")
     ints = (
         ("--batch-size", d.batch_size, "rows per ONNX call inside a merged model call"),
         (
@@ -193,18 +203,27 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "--graceful-timeout-s",
         type=float,
         default=d.graceful_timeout_s,
-        help=f"on SIGTERM, wait this long for requests in flight (default {d.graceful_timeout_s})",
+        help="on SIGTERM, wait this long for requests in flight; those still running then get 503 "
+        f"(default {d.graceful_timeout_s})",
     )
     p.add_argument(
         "--log-level", choices=("critical", "error", "warning", "info", "debug"), default=d.log_level
     )
     p.add_argument("--access-log", action="store_true", help="log every request (default off)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help="require 'Authorization: Bearer KEY' on every route but /health and /metrics (default: the "
+        f"{API_KEY_ENV} environment variable, which keeps the key out of the process list; neither set: "
+        "no key)",
+    )
+    p.add_argument(
+        "--metrics-require-key",
+        action="store_true",
+        help="/metrics needs the API key too (default: open, like /health, for Prometheus scrapers)",
+    )
     p.set_defaults(func=_cmd_serve)
-
-
-def _corpus_extra_missing(error: ImportError) -> int:
-    print(f"error: {missing_message(error, 'encode', 'corpus')}", file=sys.stderr)
-    return 2
 
 
 def _cmd_encode(args: argparse.Namespace) -> int:
@@ -212,34 +231,18 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     try:
         from . import corpus
 
-        if not args.no_progress:
+        if args.progress:
             import tqdm  # noqa: F401 - checked up front so a missing extra fails before any work
     except ImportError as exc:
-        if (exc.name or "").split(".")[0] not in ("pyarrow", "tqdm"):
+        if not is_missing(exc, "corpus"):
             raise
-        return _corpus_extra_missing(exc)
-    from .encoder import Longformer2Vec
-
+        print(f"error: {missing_message(exc, 'encode', 'corpus')}", file=sys.stderr)
+        return 2
     options = corpus.EncodeOptions(
-        fmt=args.format,
-        text_field=args.text_field,
-        id_field=args.id_field,
-        part_size=args.part_size,
-        chunk_size=args.chunk_size,
-        on_bad_row=args.on_bad_row,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
+        **{field.name: getattr(args, field.name) for field in dataclasses.fields(corpus.EncodeOptions)}
     )
     corpus.check_job(args.input, args.output, options)  # bad paths fail before the (slow) model load
-    model = Longformer2Vec(
-        args.model,
-        pooling=args.pooling,
-        global_attention=args.global_attention,
-        normalize=args.normalize,
-        intra_op_num_threads=args.threads,
-        batch_size=args.batch_size,
-        max_batch_tokens=args.max_batch_tokens,
-    )
+    model = model_from_args(args)
     try:
         result = corpus.encode_corpus(model, args.input, args.output, **dataclasses.asdict(options))
     except KeyboardInterrupt:
@@ -260,13 +263,6 @@ def _precision_list(text: str) -> str:
             f"choose from {', '.join(PRECISIONS)} (comma-separated), got {text!r}"
         )
     return ",".join(names)
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -320,16 +316,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_info)
 
     p = sub.add_parser("embed", help="print JSON vectors for TEXT arguments (quick checks)")
-    p.add_argument("--model", required=True, help="exported model directory or hub id")
-    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
-    p.add_argument("--global-attention", choices=("none", "cls"), default="none")
-    p.add_argument("--normalize", action="store_true")
-    p.add_argument(
-        "--precision",
-        choices=PRECISIONS,
-        default=None,
-        help="graph to run (default: int8 on the CPU, fp16 on CUDA)",
-    )
+    add_model_arguments(p)
     p.add_argument("text", nargs="+")
     p.set_defaults(func=_cmd_embed)
 
@@ -340,29 +327,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Embed every row of --input into --output. Rerunning an interrupted run resumes it "
         "from its last committed part (kept in OUTPUT.parts/ until the run finishes).",
     )
-    p.add_argument("--model", required=True, help="exported model directory or hub id")
+    add_model_arguments(p)
     p.add_argument("--input", required=True, help="corpus: .jsonl, .txt (one document per line) or .parquet")
     p.add_argument("--output", required=True, help="vectors: .parquet (id, vector) or .npy (+ .ids.parquet)")
-    p.add_argument("--format", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)")
+    p.add_argument(
+        "--format", dest="fmt", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)"
+    )
     p.add_argument("--text-field", default="text", help="JSONL field / Parquet column with the text")
     p.add_argument(
         "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
     )
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="rows per ONNX run (default 8)")
+    p.add_argument("--batch-size", type=positive_int, default=8, help="rows per ONNX run (default 8)")
     p.add_argument(
         "--max-batch-tokens",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help=f"padded tokens per ONNX run (default {_MAX_BATCH_TOKENS_DEFAULT})",
     )
     p.add_argument(
         "--part-size",
-        type=_positive_int,
+        type=positive_int,
         default=1024,
         help="input rows per committed part: the unit of resume and of memory (default 1024)",
     )
     p.add_argument(
-        "--chunk-size", type=_positive_int, default=64, help="documents per encode call (default 64)"
+        "--chunk-size", type=positive_int, default=64, help="documents per encode call (default 64)"
     )
     p.add_argument(
         "--on-bad-row",
@@ -372,11 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
         "number (fail, default) or report it, skip it and list it in OUTPUT.rejects.jsonl (skip)",
     )
     p.add_argument("--overwrite", action="store_true", help="discard earlier output or unfinished parts")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
-    p.add_argument("--threads", type=_positive_int, default=None, help="ONNX Runtime intra-op threads")
-    p.add_argument("--pooling", choices=("mean", "cls"), default="mean")
-    p.add_argument("--global-attention", choices=("none", "cls"), default="none")
-    p.add_argument("--normalize", action="store_true")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar on stderr")
     p.set_defaults(func=_cmd_encode)
     return parser
 

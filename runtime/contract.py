@@ -70,8 +70,15 @@ LAST_HIDDEN_STATE = "last_hidden_state"
 SENTENCE_EMBEDDING = "sentence_embedding"
 GRAPH_OUTPUTS = (LAST_HIDDEN_STATE, SENTENCE_EMBEDDING)
 
-# Tokens shared by consecutive windows of a text longer than the model (see README, "Long texts").
+# Tokens shared by consecutive windows of a text longer than the model (README, "Long texts"): 256, or a
+# quarter of a window for models too short for that (a 128-token model would otherwise advance its
+# windows one token at a time). Exports record it as the manifest's `chunk_overlap`.
 DEFAULT_CHUNK_OVERLAP = 256
+
+
+def default_chunk_overlap(max_length: int) -> int:
+    return max(0, min(DEFAULT_CHUNK_OVERLAP, (int(max_length) - 2) // 4))
+
 
 _HASH_CHUNK = 1 << 20
 
@@ -434,22 +441,3 @@ def merge_graphs(existing: Iterable[GraphEntry], new: Iterable[GraphEntry]) -> l
     by_key = {(g.precision, g.global_tokens): g for g in existing}
     by_key.update({(g.precision, g.global_tokens): g for g in new})
     return sorted(by_key.values(), key=lambda g: (g.global_tokens, PRECISIONS.index(g.precision)))
-
-
-def format_parity_table(rows: list[dict[str, Any]], label: str) -> str:
-    """Fixed-width table of a graph's parity rows (one per case), as the exporter prints and stores them."""
-    lines = [
-        f"parity {label} vs PyTorch eager fp32",
-        (
-            f"{'case':<22}{'lengths':<24}{'global':<8}{'tok max|d|':>12}{'tok min cos':>13}"
-            f"{'pool max|d|':>13}{'pool cos':>11}{'torch s':>9}{'onnx s':>8}"
-        ),
-    ]
-    for r in rows:
-        lengths = ",".join(map(str, r["lengths"]))
-        lines.append(
-            f"{r['case']:<22}{lengths:<24}{'cls' if r['global_first_token'] else '-':<8}"
-            f"{r['token_max_abs']:>12.2e}{r['token_min_cosine']:>13.6f}{r['pooled_max_abs']:>13.2e}"
-            f"{r['pooled_min_cosine']:>11.6f}{r['seconds_torch']:>9.2f}{r['seconds_onnx']:>8.2f}"
-        )
-    return "\n".join(lines)

@@ -32,6 +32,11 @@ CUDA_PRECISION_ORDER = ("fp16", "fp32", "int8")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 
+def looks_like_hub_id(name: str) -> bool:
+    """Whether `name` is spelled like a hub id (`org/name` or `name`), which `resolve_model` may export."""
+    return bool(_HUB_ID.match(name))
+
+
 def default_cache_dir() -> Path:
     """`$LONGFORMER2VEC_CACHE`, else `$XDG_CACHE_HOME/longformer2vec`, else `~/.cache/longformer2vec`."""
     if env := os.environ.get("LONGFORMER2VEC_CACHE"):

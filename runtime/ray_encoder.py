@@ -3,18 +3,23 @@
     import ray
     from longformer2vec import Longformer2VecBatchEncoder
 
-    ds = ray.data.read_parquet("s3://bucket/docs/")  # columns: id, text
-    vectors = ds.map_batches(
+    ray.init()
+    cpus_per_actor = 1
+    actors = (int(ray.cluster_resources()["CPU"]) - 1) // cpus_per_actor  # >= 1: a CPU left to read, write
+    vectors = ray.data.read_parquet("/shared/docs/").map_batches(  # columns: id, text
         Longformer2VecBatchEncoder,
-        fn_constructor_kwargs={"model": "/shared/longformer-base-4096-int8", "intra_op_num_threads": 4},
-        concurrency=8,  # actors; each loads the model once and keeps its ONNX session
-        num_cpus=4,
+        fn_constructor_kwargs={"model": "/shared/longformer-base-4096-int8"},
+        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=actors),
+        num_cpus=cpus_per_actor,
         batch_size=64,
     )
-    vectors.write_parquet("s3://bucket/vectors/")
+    vectors.select_columns(["id", "vector"]).write_parquet("/shared/vectors/")
 
 Ray constructs the class once per actor, so the ONNX session is created once per actor and reused for
-every batch. GPU actors: `fn_constructor_kwargs={..., "providers": ["CUDAExecutionProvider",
+every batch. The actors must leave at least one CPU of the cluster free: Ray Data schedules its read and
+write tasks (1 CPU each) after the actors, and a pool holding every CPU waits forever. Inside an actor,
+ONNX Runtime gets as many intra-op threads as the CPUs Ray reserved for it (`num_cpus`), not one per core
+of the node. GPU actors: `fn_constructor_kwargs={..., "providers": ["CUDAExecutionProvider",
 "CPUExecutionProvider"]}` with `num_gpus=1`. Nothing here imports Ray: the class takes and returns plain
 batches, so it also works (and is tested) without Ray.
 """
@@ -22,12 +27,14 @@ batches, so it also works (and is tested) without Ray.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .encoder import Longformer2Vec
+from .text import check_text
 
 
 class Longformer2VecBatchEncoder:
@@ -35,6 +42,9 @@ class Longformer2VecBatchEncoder:
 
     `model` is an exported model directory (or hub id) reachable from every node; `model_kwargs` go to
     `Longformer2Vec` (`providers=`, `intra_op_num_threads=`, `batch_size=`, `normalize=`, ...).
+    Without `intra_op_num_threads` or `session_options`, an instance built inside a Ray actor runs ONNX
+    Runtime on as many threads as the CPUs Ray reserved for the actor (at least 1): ONNX Runtime's own
+    default, one thread per physical core of the node, oversubscribes a node that hosts several actors.
     A row whose text is not a string raises `TypeError` naming its id, instead of embedding a placeholder.
     """
 
@@ -46,6 +56,11 @@ class Longformer2VecBatchEncoder:
         vector_column: str = "vector",
         **model_kwargs: Any,
     ) -> None:
+        if "intra_op_num_threads" not in model_kwargs and "session_options" not in model_kwargs:
+            cpus = _ray_actor_cpus()
+            if cpus:
+                model_kwargs["intra_op_num_threads"] = max(1, int(cpus))
+        self.intra_op_num_threads: int | None = model_kwargs.get("intra_op_num_threads")
         self.model = Longformer2Vec(model, **model_kwargs)
         self.text_column = text_column
         self.id_column = id_column
@@ -56,10 +71,10 @@ class Longformer2VecBatchEncoder:
         columns = _as_numpy_columns(batch)
         if self.text_column not in columns:
             raise KeyError(f"batch has no column {self.text_column!r} (columns: {', '.join(columns)})")
-        texts = columns[self.text_column].tolist()
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise TypeError(f"row {self._row_name(columns, i)}: text is {type(text).__name__}, not str")
+        texts = [
+            check_text(text, f"row {self._row_name(columns, i)}: text")
+            for i, text in enumerate(columns[self.text_column].tolist())
+        ]
         columns[self.vector_column] = self.model.encode_numpy(texts)
         return columns
 
@@ -69,6 +84,18 @@ class Longformer2VecBatchEncoder:
             value = value.item() if isinstance(value, np.generic) else value  # id=7, not id=np.int64(7)
             return f"{self.id_column}={value!r}"
         return f"#{i} of the batch"
+
+
+def _ray_actor_cpus() -> float | None:
+    """CPUs Ray reserved for the actor this runs in; None outside a Ray actor. Never imports Ray: a Ray
+    worker process has imported it already, and a process that has not is no Ray actor."""
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    context = ray.get_runtime_context()
+    if context.get_actor_id() is None:  # the driver or a task, not an actor
+        return None
+    return context.get_assigned_resources().get("CPU")
 
 
 def _as_numpy_columns(batch: Any) -> dict[str, np.ndarray]:

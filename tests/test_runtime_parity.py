@@ -84,6 +84,59 @@ def test_bulk_encode_equals_encode_on_real_graph(tiny_fp32_dir, global_attention
         np.testing.assert_allclose(vector, model.encode(text), atol=2e-5)
 
 
+BATCH_NEIGHBOURS = [TEXTS[3], LONG_TEXT, "a", "dog " * 40, TEXTS[4], "", "word " * 110]
+
+
+def _max_diff_in_batches(model: Longformer2Vec, target: str) -> float:
+    """Largest |difference| between ``target`` embedded alone and inside mixed batches (7 neighbours)."""
+    alone = model.encode_numpy([target])[0]
+    diffs = []
+    for position in (0, 3, len(BATCH_NEIGHBOURS)):
+        batch = [*BATCH_NEIGHBOURS[:position], target, *BATCH_NEIGHBOURS[position:]]
+        diffs.append(float(np.abs(model.encode_numpy(batch)[position] - alone).max()))
+    return max(diffs)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_vector_never_depends_on_batch(tiny_fp32_dir, tiny_int8_dir, precision, monkeypatch) -> None:
+    """A text's vector is the same alone, among 7 texts of mixed lengths, and through `embed`: int8 graphs
+    quantize activations with one scale per call, so they run one row per call; fp32 batches freely."""
+    directory = tiny_fp32_dir if precision == "fp32" else tiny_int8_dir
+    model = Longformer2Vec(str(directory), precision=precision)
+    worst = max(_max_diff_in_batches(model, text) for text in (TEXTS[0], TEXTS[4], LONG_TEXT))
+    print(f"{precision}: max |alone - in batch| = {worst:.2e}")
+    assert worst <= 1e-5
+
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "longformer2vec",
+            "embed",
+            "--model",
+            str(directory),
+            "--precision",
+            precision,
+            *BATCH_NEIGHBOURS[:3],
+            TEXTS[0],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert res.returncode == 0, res.stderr
+    via_cli = np.asarray(json.loads(res.stdout)[3], dtype=np.float32)
+    assert float(np.abs(via_cli - model.encode_numpy([TEXTS[0]])[0]).max()) <= 1e-5
+
+    if precision == "int8":  # the rule matters: batched int8 rows would move each other's vectors
+        from longformer2vec import batching
+
+        monkeypatch.setattr(batching, "max_rows_per_call", lambda graph, batch_size: batch_size)
+        batched = max(_max_diff_in_batches(model, text) for text in (TEXTS[0], TEXTS[4]))
+        print(f"int8 with several rows per call: max |alone - in batch| = {batched:.2e}")
+        assert batched > 1e-5
+
+
 def test_long_input_is_windowed_not_truncated(tiny_fp32_dir, reference) -> None:
     """Over max_length: overlapping windows, token-count-weighted mean, equal to PyTorch per window."""
     overlap = 32
@@ -136,10 +189,11 @@ def test_hf_checkpoint_is_exported_into_cache_once(
     global attention the graph leaves it out, with it the runtime exports one that takes global tokens."""
     monkeypatch.setenv("LONGFORMER2VEC_CACHE", str(tmp_path))
     first = Longformer2Vec(str(tiny_hf))
-    assert first.manifest.precision == "int8" and first.model_dir.parent == tmp_path
-    assert first.manifest.inputs == ["input_ids", "attention_mask"]
+    assert first.precision == "int8" and first.model_dir.parent == tmp_path
+    assert first.graph.inputs == ["input_ids", "attention_mask"]
     with_globals = Longformer2Vec(str(tiny_hf), global_attention="cls")
-    assert with_globals.manifest.accepts_global_tokens and with_globals.model_dir != first.model_dir
+    assert with_globals.graph.global_tokens and with_globals.model_dir == first.model_dir  # added beside it
+    assert first.manifest.path.parent == with_globals.manifest.path.parent
     # on the CPU ORT's memory pattern grew with the TopK-sized graph (benchmarks/RESULTS.md): off for it only
     assert first._session.session.get_session_options().enable_mem_pattern
     assert not with_globals._session.session.get_session_options().enable_mem_pattern
@@ -188,7 +242,7 @@ def test_optimized_graph_cache_is_written_then_used(tiny_int8_dir: Path, tmp_pat
 
     import onnx
 
-    assert len(onnx.load(str(copy)).graph.node) < first.manifest.node_count  # fused, not a plain copy
+    assert len(onnx.load(str(copy)).graph.node) < first.graph.node_count  # fused, not a plain copy
     second = Longformer2Vec(tiny_int8_dir, cache_dir=tmp_path, optimized_cache=True)
     np.testing.assert_allclose(second.encode_numpy(texts), expected, atol=1e-6)
 

@@ -1,16 +1,8 @@
 """HTTP serving (`longformer2vec serve`): OpenAI and TEI embedding routes over the same runtime code.
 
 Needs the `serve` extra (FastAPI, uvicorn, prometheus-client). This package's `__init__`, `config`,
-`batcher` and `tokens` modules import none of them, so `import longformer2vec` and the CLI keep working
-without the extra; only `serving.app` and `serving.metrics` import the web stack.
+`batcher`, `tokens` and `listen` modules import none of them, so `import longformer2vec` and the CLI
+keep working without the extra; the other modules import the web stack.
 """
 
 from __future__ import annotations
-
-SERVE_INSTALL_HINT = 'pip install "longformer2vec[serve]"'
-SERVE_DEPENDENCIES = frozenset({"fastapi", "starlette", "pydantic", "uvicorn", "prometheus_client"})
-
-
-def is_missing_serve_dependency(error: ImportError) -> bool:
-    """Whether an import error means the `serve` extra is not installed (not a bug elsewhere)."""
-    return (error.name or "").split(".")[0] in SERVE_DEPENDENCIES

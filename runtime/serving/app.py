@@ -1,9 +1,9 @@
-"""The HTTP app: OpenAI `/v1/embeddings`, TEI `/embed`, `/health`, `/metrics`, and `serve()` (uvicorn).
+"""The HTTP app: OpenAI `/v1/embeddings` and `/v1/models`, TEI `/embed` and `/info`, `/health`,
+`/metrics`, and `serve()` (uvicorn).
 
-Request bodies are parsed by hand rather than by pydantic models so every error says, in the route's
-own error format, which field or limit was wrong and what the limit is. Each request is validated and
-tokenized on its own before it is queued; only valid requests reach the shared micro-batcher, so one
-bad request never touches another caller's result.
+Each request is validated (`parsing`) and tokenized on its own before it is queued; only valid
+requests reach the shared micro-batcher, so one bad request never touches another caller's result.
+Errors answer in the route's own format (`errors`); with an API key set, `auth` checks it first.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
+import os
 import sys
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,48 +24,41 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from ..cli_options import model_from_args
 from ..common import normalize as l2_normalize
 from ..encoder import Longformer2Vec
 from ..errors import Longformer2VecError
+from .auth import ApiKeyMiddleware
 from .batcher import MicroBatcher, QueueFullError
-from .config import ServeConfig
+from .config import API_KEY_ENV, ServeConfig
+from .errors import ApiError
+from .info import model_card, model_list, tei_info
+from .listen import ListenError, bind_socket, is_loopback
 from .metrics import Metrics
+from .middleware import CancelledRequestMiddleware, MetricsMiddleware
+from .parsing import optional_field, read_json, texts_field
 from .tokens import prepare_encodings
 
 log = logging.getLogger("longformer2vec.serving")
 
 OPENAI_ROUTE = "/v1/embeddings"
+MODELS_ROUTE = "/v1/models"
 TEI_ROUTE = "/embed"
-ROUTES = (OPENAI_ROUTE, TEI_ROUTE, "/health", "/metrics")
-
-# error kind -> (OpenAI `type`, TEI `error_type`)
-ERROR_TYPES = {
-    "validation": ("invalid_request_error", "Validation"),
-    "too_large": ("invalid_request_error", "Validation"),
-    "overloaded": ("server_overloaded", "Overloaded"),
-    "unavailable": ("service_unavailable", "Unhealthy"),
-    "internal": ("server_error", "Backend"),
-}
+INFO_ROUTE = "/info"
+HEALTH_ROUTE = "/health"
+METRICS_ROUTE = "/metrics"
+ROUTES = (OPENAI_ROUTE, MODELS_ROUTE, TEI_ROUTE, INFO_ROUTE, HEALTH_ROUTE, METRICS_ROUTE)
+# asyncio's default executor size: tokenization runs on as many threads as asyncio.to_thread would use
+TOKENIZATION_WORKERS = min(32, (os.cpu_count() or 1) + 4)
 
 
-class ApiError(Exception):
-    """An error answer: HTTP status, a message naming the field or limit, and an error kind."""
-
-    def __init__(self, status: int, message: str, kind: str = "validation", retry_after: int | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.kind = kind
-        self.retry_after = retry_after
-
-    def response(self, route: str) -> JSONResponse:
-        openai_type, tei_type = ERROR_TYPES[self.kind]
-        if route == OPENAI_ROUTE:
-            body: Any = {"error": {"message": self.message, "type": openai_type, "param": None, "code": None}}
-        else:
-            body = {"error": self.message, "error_type": tei_type}
-        headers = {"Retry-After": str(self.retry_after)} if self.retry_after is not None else None
-        return JSONResponse(body, status_code=self.status, headers=headers)
+def route_label(path: str) -> str:
+    """The metrics label of a request path: the route, or "other" for a path no route serves."""
+    if path in ROUTES:
+        return path
+    if path.startswith(MODELS_ROUTE + "/"):
+        return MODELS_ROUTE + "/{model}"
+    return "other"
 
 
 @dataclass
@@ -78,95 +71,17 @@ class ServerState:
     batcher: MicroBatcher | None = None
     load_error: str | None = None
     on_load_error: Callable[[], None] | None = None
+    stopping: Callable[[], bool] = lambda: False  # whether the server is shutting down (serve() sets it)
+    tokenizer_pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(
+            TOKENIZATION_WORKERS, thread_name_prefix="longformer2vec-tok"
+        )
+    )
 
 
 def load_model(config: ServeConfig) -> Longformer2Vec:
     """The model as the Python API builds it; normalisation is applied per request, not here."""
-    return Longformer2Vec(
-        config.model,
-        pooling=config.pooling,
-        global_attention=config.global_attention,
-        normalize=False,
-        intra_op_num_threads=config.threads,
-        batch_size=config.batch_size,
-        max_batch_tokens=config.max_batch_tokens,
-    )
-
-
-# ------------------------------------------------------------------------- request parsing
-def _type_name(value: object) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
-        type(value), "number"
-    )
-
-
-def _texts(body: dict[str, Any], name: str) -> list[str]:
-    """`name` as a list of strings: a string or a non-empty list of strings; token ids are refused."""
-    if name not in body:
-        raise ApiError(422, f"'{name}' is required: a string or a list of strings")
-    value = body[name]
-    if isinstance(value, str):
-        _check_unicode(value, name)
-        return [value]
-    if not isinstance(value, list):
-        raise ApiError(422, f"'{name}' must be a string or a list of strings, got {_type_name(value)}")
-    if not value:
-        raise ApiError(422, f"'{name}' must not be an empty list")
-    for i, item in enumerate(value):
-        if isinstance(item, str):
-            _check_unicode(item, f"{name}[{i}]")
-            continue
-        is_ids = (isinstance(item, int) and not isinstance(item, bool)) or (
-            isinstance(item, list) and item and all(isinstance(x, int) for x in item)
-        )
-        if is_ids:
-            raise ApiError(
-                422, f"'{name}' holds token ids; only text is supported (a string or list of strings)"
-            )
-        raise ApiError(422, f"'{name}[{i}]' must be a string, got {_type_name(item)}")
-    return list(value)
-
-
-def _check_unicode(text: str, where: str) -> None:
-    """JSON escapes can spell a lone surrogate (`"\\ud800"`), which is no text the tokenizer can take."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ApiError(422, f"'{where}' is not valid Unicode (a lone surrogate escape)") from None
-
-
-def _optional(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        wanted = "an integer" if kind is int else f"a {_type_name(kind())}"
-        raise ApiError(422, f"'{name}' must be {wanted}, got {_type_name(value)}")
-    return value
-
-
-async def _read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past `limit` bytes (checked while reading), 422 if not JSON."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body is {declared} bytes, over max-body-bytes {limit}", "too_large")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(413, f"request body is over max-body-bytes {limit}", "too_large")
-        chunks.append(chunk)
-    raw = b"".join(chunks)
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, an integer past Python's digit limit
-        raise ApiError(422, f"request body is not valid JSON: {exc}") from None
-    except RecursionError:  # arrays or objects nested thousands deep: a client's input, not a server bug
-        raise ApiError(422, "request body is not valid JSON: nested too deeply") from None
-    if not isinstance(body, dict):
-        raise ApiError(422, f"request body must be a JSON object, got {_type_name(body)}")
-    return body
+    return model_from_args(config, normalize=False)  # /embed and /v1/embeddings normalize per request
 
 
 # ------------------------------------------------------------------------- embedding core
@@ -191,8 +106,14 @@ async def _embed(
             "too_large",
         )
     try:
-        encodings = await asyncio.to_thread(
-            prepare_encodings, model.tokenizer, texts, model.max_length, truncate, direction
+        encodings = await asyncio.get_running_loop().run_in_executor(
+            state.tokenizer_pool,
+            prepare_encodings,
+            model.tokenizer,
+            texts,
+            model.max_length,
+            truncate,
+            direction,
         )
     except Exception as exc:  # tokenizer failures belong to this request only
         raise ApiError(422, f"could not tokenize the input: {exc}") from exc
@@ -216,34 +137,6 @@ async def _embed(
 
 
 # ------------------------------------------------------------------------- app
-class _MetricsMiddleware:
-    """Pure ASGI middleware: count every HTTP answer by route and status and time it."""
-
-    def __init__(self, app: Any, metrics: Metrics) -> None:
-        self.app = app
-        self.metrics = metrics
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable[[dict], Awaitable[None]]) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        route = scope["path"] if scope["path"] in ROUTES else "other"
-        status = 500
-        start = time.perf_counter()
-
-        async def send_and_record(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_and_record)
-        finally:
-            self.metrics.requests.labels(route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - start)
-
-
 def create_app(
     config: ServeConfig, *, model_factory: Callable[[ServeConfig], Longformer2Vec] = load_model
 ) -> FastAPI:
@@ -287,25 +180,50 @@ def create_app(
         loader = threading.Thread(target=load, name="longformer2vec-load", daemon=True)
         loader.start()
         yield
-        # uvicorn has already waited for the requests in flight; finish anything still queued.
+        # uvicorn has waited for the requests in flight (and answered 503 to those still running when
+        # the graceful timeout expired, whose queued work is then dropped). A model call already
+        # running cannot be interrupted: wait for it before the model goes.
         if state.batcher is not None:
+            if state.batcher.depth[1]:
+                log.info("waiting for the model call in progress to finish")
             await asyncio.to_thread(state.batcher.close)
+        state.tokenizer_pool.shutdown(wait=False, cancel_futures=True)
         state.model = None
+
+    def cancelled_reason() -> str:
+        if state.stopping():
+            return (
+                f"the server is shutting down and its graceful timeout ({config.graceful_timeout_s:g} s) "
+                "expired before this request finished"
+            )
+        return "the request was cancelled before it finished"
 
     app = FastAPI(title="longformer2vec", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.serving = state
-    app.add_middleware(_MetricsMiddleware, metrics=state.metrics)
+    # Added innermost first: metrics (outermost) count every answer, 401s and shutdown 503s included.
+    if config.api_key is not None:
+        open_paths = {HEALTH_ROUTE} if config.metrics_require_key else {HEALTH_ROUTE, METRICS_ROUTE}
+        app.add_middleware(ApiKeyMiddleware, api_key=config.api_key, open_paths=open_paths)
+    app.add_middleware(
+        CancelledRequestMiddleware, reason=cancelled_reason, retry_after_s=config.retry_after_s
+    )
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, route_label=route_label)
+
+    def loaded_model() -> Longformer2Vec:
+        if state.model is None:
+            raise ApiError(503, "model is loading", "unavailable", retry_after=config.retry_after_s)
+        return state.model
 
     @app.post(OPENAI_ROUTE)
     async def openai_embeddings(request: Request) -> Response:
         try:
-            body = await _read_json(request, config.max_body_bytes)
-            texts = _texts(body, "input")
-            _optional(body, "model", str, None)
-            encoding = _optional(body, "encoding_format", str, "float")
+            body = await read_json(request, config.max_body_bytes)
+            texts = texts_field(body, "input")
+            optional_field(body, "model", str, None)
+            encoding = optional_field(body, "encoding_format", str, "float")
             if encoding not in ("float", "base64"):
                 raise ApiError(422, f"'encoding_format' must be 'float' or 'base64', got {encoding!r}")
-            dimensions = _optional(body, "dimensions", int, None)
+            dimensions = optional_field(body, "dimensions", int, None)
             model = state.model
             if dimensions is not None and model is not None and dimensions != model.vector_length:
                 raise ApiError(
@@ -334,11 +252,11 @@ def create_app(
     @app.post(TEI_ROUTE)
     async def tei_embed(request: Request) -> Response:
         try:
-            body = await _read_json(request, config.max_body_bytes)
-            texts = _texts(body, "inputs")
-            normalize = _optional(body, "normalize", bool, True)
-            truncate = _optional(body, "truncate", bool, False)
-            direction = _optional(body, "truncation_direction", str, "right").lower()
+            body = await read_json(request, config.max_body_bytes)
+            texts = texts_field(body, "inputs")
+            normalize = optional_field(body, "normalize", bool, True)
+            truncate = optional_field(body, "truncate", bool, False)
+            direction = optional_field(body, "truncation_direction", str, "right").lower()
             if direction not in ("right", "left"):
                 raise ApiError(422, f"'truncation_direction' must be 'right' or 'left', got {direction!r}")
             if body.get("prompt_name") is not None:
@@ -349,7 +267,38 @@ def create_app(
         vectors = l2_normalize(result.vectors) if normalize else result.vectors
         return JSONResponse(vectors.tolist(), headers={"x-prompt-tokens": str(result.tokens)})
 
-    @app.get("/health")
+    @app.get(MODELS_ROUTE)
+    async def openai_models() -> Response:
+        try:
+            return JSONResponse(model_list(loaded_model()))
+        except ApiError as err:
+            return err.response(MODELS_ROUTE)
+
+    @app.get(MODELS_ROUTE + "/{model_id:path}")
+    async def openai_model(model_id: str) -> Response:
+        path = f"{MODELS_ROUTE}/{model_id}"
+        try:
+            card = model_card(loaded_model())
+            if model_id != card["id"]:
+                raise ApiError(
+                    404,
+                    f"model {model_id!r} is not served here (this server serves {card['id']!r})",
+                    "not_found",
+                    code="model_not_found",
+                    param="model",
+                )
+            return JSONResponse(card)
+        except ApiError as err:
+            return err.response(path)
+
+    @app.get(INFO_ROUTE)
+    async def info() -> Response:
+        try:
+            return JSONResponse(tei_info(loaded_model(), config, TOKENIZATION_WORKERS))
+        except ApiError as err:
+            return err.response(INFO_ROUTE)
+
+    @app.get(HEALTH_ROUTE)
     async def health() -> Response:
         if state.model is not None:
             model = state.model
@@ -362,7 +311,7 @@ def create_app(
             {"status": "loading"}, status_code=503, headers={"Retry-After": str(config.retry_after_s)}
         )
 
-    @app.get("/metrics")
+    @app.get(METRICS_ROUTE)
     async def metrics() -> Response:
         body, content_type = state.metrics.render()
         return Response(body, media_type=content_type)
@@ -371,10 +320,24 @@ def create_app(
 
 
 def serve(config: ServeConfig) -> int:
-    """Run the server until SIGINT/SIGTERM (then finish requests in flight); 1 if the model fails to load."""
+    """Run the server until SIGINT/SIGTERM (then finish requests in flight); 1 if the port cannot be bound
+    or the model fails to load, 2 if --host cannot be resolved."""
     import uvicorn
 
     logging.basicConfig(level=config.log_level.upper(), format="%(levelname)s:     %(name)s: %(message)s")
+    try:
+        sock = bind_socket(config.host, config.port)  # before the model loads: a busy port fails at once
+    except ListenError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    host, port = sock.getsockname()[:2]
+    if config.api_key is None and not is_loopback(sock):
+        log.warning(
+            "listening on %s without an API key: anyone who can reach this address can use the server "
+            "(set %s or --api-key)",
+            host,
+            API_KEY_ENV,
+        )
     app = create_app(config)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -393,7 +356,13 @@ def serve(config: ServeConfig) -> int:
         server.should_exit = True
 
     state.on_load_error = stop
-    server.run()
+    state.stopping = lambda: server.should_exit
+    log.info(
+        "listening on http://%s (API key %s)",
+        f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+        "required" if config.api_key else "not required",
+    )
+    server.run(sockets=[sock])
     if state.load_error is not None:
         print(f"error: could not load model {config.model}: {state.load_error}", file=sys.stderr, flush=True)
         return 1

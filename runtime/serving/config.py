@@ -1,8 +1,30 @@
-"""Server settings: one frozen dataclass, shared by the CLI (flag defaults) and the app."""
+"""Server settings: one frozen dataclass, shared by the CLI (flag defaults) and the app.
+
+Errors name the command-line flag (`--max-queue must be ...`), since that is what a user typed; the
+CLI prints them as one `error:` line and exits 2 before anything starts.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+API_KEY_ENV = "LONGFORMER2VEC_API_KEY"
+_KEY_CHARS = frozenset(string.ascii_letters + string.digits + string.punctuation)
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def api_key_from(flag_value: str | None, environ: Mapping[str, str]) -> str | None:
+    """The API key: the `--api-key` flag if given, else `LONGFORMER2VEC_API_KEY` (an empty variable
+    counts as unset), else None (no key: every route is open)."""
+    if flag_value is not None:
+        return flag_value
+    return environ.get(API_KEY_ENV) or None
 
 
 @dataclass(frozen=True)
@@ -12,6 +34,7 @@ class ServeConfig:
     model: str
     host: str = "127.0.0.1"
     port: int = 8080
+    precision: str | None = None  # the directory's graph to run; None = the runtime's default
     pooling: str = "mean"
     global_attention: str = "none"
     normalize: bool = False  # /v1/embeddings only; /embed follows its own `normalize` field (default true)
@@ -27,9 +50,13 @@ class ServeConfig:
     max_queue: int = 256  # requests queued or in the model call; the next one gets 503 + Retry-After
     max_body_bytes: int = 8 * 1024 * 1024
     retry_after_s: int = 1
-    graceful_timeout_s: float = 30.0  # on SIGTERM, wait this long for requests in flight
+    graceful_timeout_s: float = 30.0  # on SIGTERM, wait this long for requests in flight, then answer 503
     log_level: str = "info"
     access_log: bool = False
+    # Bearer key every route but /health needs (and /metrics only with metrics_require_key); None = open.
+    # Kept out of repr so a logged config never shows it.
+    api_key: str | None = field(default=None, repr=False)
+    metrics_require_key: bool = False
 
     def __post_init__(self) -> None:
         for name in (
@@ -40,13 +67,35 @@ class ServeConfig:
             "max_tokens_per_request",
             "max_queue",
             "max_body_bytes",
+            "threads",
         ):
             value = getattr(self, name)
-            if value is None and name == "max_batch_tokens":
+            if value is None and name in ("max_batch_tokens", "threads"):
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.max_wait_ms < 0:
-            raise ValueError(f"max_wait_ms must be >= 0, got {self.max_wait_ms!r}")
-        if self.threads is not None and self.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {self.threads!r}")
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{_flag(name)} must be an integer >= 1, got {value!r}")
+        if not _is_int(self.port) or not 1 <= self.port <= 65535:
+            raise ValueError(f"--port must be an integer from 1 to 65535, got {self.port!r}")
+        if not isinstance(self.host, str) or not self.host.strip():
+            raise ValueError(f"--host must be an address or a host name, got {self.host!r}")
+        if not _is_int(self.retry_after_s) or self.retry_after_s < 0:
+            raise ValueError(f"--retry-after-s must be an integer >= 0, got {self.retry_after_s!r}")
+        for name in ("max_wait_ms", "graceful_timeout_s"):
+            value = getattr(self, name)
+            if (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value >= 0:
+                continue
+            raise ValueError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+        if self.api_key is not None:
+            where = f"the API key (--api-key or {API_KEY_ENV})"
+            if not self.api_key:
+                raise ValueError(f"{where} must not be empty")
+            if not set(self.api_key) <= _KEY_CHARS:
+                raise ValueError(
+                    f"{where} must be printable ASCII without spaces: it travels in an HTTP header"
+                )
+        if self.metrics_require_key and self.api_key is None:
+            raise ValueError(f"--metrics-require-key needs a key: --api-key or {API_KEY_ENV}")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

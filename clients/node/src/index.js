@@ -1,0 +1,2 @@
+export { Longformer2Vec } from "./longformer2vec.js";
+export { ModelLoadError } from "./manifest.js";

@@ -1,0 +1,79 @@
+"""What `GET /info` (TEI's schema) and `GET /v1/models` (OpenAI's list) say about the served model."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from .. import __version__
+from ..encoder import Longformer2Vec
+from .config import ServeConfig
+
+OWNED_BY = "longformer2vec"
+# manifest precision -> TEI's `model_dtype` spelling (TEI: "float32", "float16", "bfloat16")
+DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
+
+
+def model_precision(model: Longformer2Vec) -> str:
+    """The precision of the graph the model runs ("fp32", "int8", "fp16")."""
+    return model.precision
+
+
+def created_at(model: Longformer2Vec) -> int:
+    """Unix time the graph was exported (the manifest's `created`), else the graph file's mtime, else 0."""
+    text = model.graph.created
+    if text:
+        try:
+            when = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            return int(when.timestamp())
+    try:
+        return int(model.graph.path.stat().st_mtime)
+    except OSError:
+        return 0
+
+
+def model_card(model: Longformer2Vec) -> dict[str, Any]:
+    """One entry of OpenAI's model list (`GET /v1/models`, `GET /v1/models/{id}`)."""
+    return {
+        "id": model.manifest.model_id,
+        "object": "model",
+        "created": created_at(model),
+        "owned_by": OWNED_BY,
+    }
+
+
+def model_list(model: Longformer2Vec) -> dict[str, Any]:
+    return {"object": "list", "data": [model_card(model)]}
+
+
+def tei_info(model: Longformer2Vec, config: ServeConfig, tokenization_workers: int) -> dict[str, Any]:
+    """TEI's `Info` (router/src/lib.rs) with this server's values.
+
+    `model_sha` is the graph's sha256 (TEI: the hub revision); `max_input_length` the tokens the model
+    takes in one pass (a longer text is embedded as windows, or cut with `truncate`);
+    `max_concurrent_requests` is `--max-queue`, `max_client_batch_size` `--max-inputs-per-request`;
+    `sha` and `docker_label` (TEI's build) are null.
+    """
+    precision = model_precision(model)
+    return {
+        "model_id": model.manifest.model_id,
+        "model_sha": model.graph.sha256 or None,
+        "model_dtype": DTYPES.get(precision, precision),
+        "served_model_name": model.manifest.model_id,
+        "model_type": {"embedding": {"pooling": model.pooling}},
+        "max_concurrent_requests": config.max_queue,
+        "max_input_length": model.max_length,
+        "max_batch_tokens": model.max_batch_tokens,
+        "max_batch_requests": config.max_batch_requests,
+        "max_client_batch_size": config.max_inputs_per_request,
+        "auto_truncate": False,
+        "tokenization_workers": tokenization_workers,
+        "version": __version__,
+        "sha": None,
+        "docker_label": None,
+    }
