@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from ..common import content_span, graph_feeds, mean_pooling, pad_batch, token_budget_batches
-from ..contract import GLOBAL_ATTENTION_MASK
+from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS, SENTENCE_EMBEDDING
 from ..errors import ParityError
 from ..tables import format_ranking_table
 from .ranking_texts import RANKING_TEXTS
@@ -234,15 +234,12 @@ def graph_vectors(ranking_set: RankingSet, session) -> np.ndarray:
     """The graph's ``sentence_embedding`` for every text of a set, batch 1 (as the runtime runs int8
     graphs: dynamic activation scales then never depend on other rows)."""
     accepted = [node.name for node in session.get_inputs()]
-    output = [node.name for node in session.get_outputs()].index("sentence_embedding")
     vectors = []
     for ids in ranking_set.input_ids:
         mask, glob = _masks(ids, ranking_set.global_first_token)
-        feeds = graph_feeds(
-            {"input_ids": ids, "attention_mask": mask, "global_attention_mask": glob}, accepted
-        )
+        feeds = graph_feeds({INPUT_IDS: ids, ATTENTION_MASK: mask, GLOBAL_ATTENTION_MASK: glob}, accepted)
         try:
-            vectors.append(session.run(None, feeds)[output][0])
+            vectors.append(session.run([SENTENCE_EMBEDDING], feeds)[0][0])
         except Exception as error:  # onnxruntime raises its own untyped Fail errors
             raise ParityError(
                 f"graph failed to run on a ranking text of {ids.shape[1]} tokens: {error}"
