@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import time
 from pathlib import Path
@@ -27,13 +26,6 @@ from ..contract import (
     write_manifest,
 )
 from ..errors import ModelLoadError
-
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
-def is_hub_id(model_id: str) -> bool:
-    """Whether ``model_id`` names a hub repository (``org/name``) rather than a local folder."""
-    return bool(_HUB_ID.match(model_id)) and not Path(model_id).expanduser().exists()
 
 
 def card_text(model_id: str, vector_length: int) -> str:

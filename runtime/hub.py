@@ -80,7 +80,7 @@ def resolve_model(
     local = Path(model_name).expanduser()
     if is_model_dir(local):
         return local
-    if not local.exists() and not _HUB_ID.match(str(model_name)):
+    if not local.exists() and not looks_like_hub_id(str(model_name)):
         raise ModelLoadError(f"Model directory not found: {local} (and {str(model_name)!r} is not a hub id)")
     if local.is_dir() and not (local / "config.json").is_file():
         raise ModelLoadError(
