@@ -68,7 +68,8 @@ def _same_model(existing: Path, staging: Path) -> bool:
         same_tokenizer = (existing / TOKENIZER_FILE).read_bytes() == (staging / TOKENIZER_FILE).read_bytes()
     except OSError:
         return False
-    return same_tokenizer and config(existing) is not None and config(existing) == config(staging)
+    earlier = config(existing)
+    return same_tokenizer and earlier is not None and earlier == config(staging)
 
 
 def _replace_dir(staging: Path, output_dir: Path) -> None:
@@ -91,11 +92,7 @@ def _add_graphs(staging: Path, output_dir: Path, new: Manifest, existing: Manife
             target = output_dir / path.relative_to(staging)
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(path, target)
-    for graph in new.graphs:
-        graph.model_dir = output_dir
-    merged = Manifest(
-        **{**vars(new), "path": output_dir / MANIFEST_FILE, "raw": existing.raw},
-    )
+    merged = Manifest(**{**vars(new), "path": output_dir / MANIFEST_FILE, "raw": existing.raw})
     merged.graphs = merge_graphs(existing.graphs, new.graphs)
     for graph in merged.graphs:
         graph.model_dir = output_dir
