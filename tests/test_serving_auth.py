@@ -184,20 +184,12 @@ def test_info_answers_tei_fields(server: Server, model: Longformer2Vec, tiny_fp3
 
 
 def test_info_dtype_follows_the_graph_precision(tiny_int8_dir: Path) -> None:
-    """In process, on the int8 export; `precision` on the model (when it has one) wins over the manifest."""
+    """In process, on the int8 export: `model_dtype` is the precision of the graph the model runs."""
     from fastapi.testclient import TestClient
 
     from longformer2vec.serving.app import create_app, load_model
-    from longformer2vec.serving.info import model_precision
 
-    int8 = Longformer2Vec(tiny_int8_dir)
-    assert model_precision(int8) == "int8"
-
-    class Fp16Labelled:
-        precision = "fp16"
-        manifest = int8.manifest
-
-    assert model_precision(Fp16Labelled()) == "fp16"  # type: ignore[arg-type]
+    assert Longformer2Vec(tiny_int8_dir).precision == "int8"
     with TestClient(
         create_app(ServeConfig(str(tiny_int8_dir), pooling="cls"), model_factory=load_model)
     ) as client:

@@ -14,11 +14,6 @@ OWNED_BY = "longformer2vec"
 DTYPES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
 
 
-def model_precision(model: Longformer2Vec) -> str:
-    """The precision of the graph the model runs ("fp32", "int8", "fp16")."""
-    return model.precision
-
-
 def created_at(model: Longformer2Vec) -> int:
     """Unix time the graph was exported (the manifest's `created`), else the graph file's mtime, else 0."""
     text = model.graph.created
@@ -59,11 +54,10 @@ def tei_info(model: Longformer2Vec, config: ServeConfig, tokenization_workers: i
     `max_concurrent_requests` is `--max-queue`, `max_client_batch_size` `--max-inputs-per-request`;
     `sha` and `docker_label` (TEI's build) are null.
     """
-    precision = model_precision(model)
     return {
         "model_id": model.manifest.model_id,
         "model_sha": model.graph.sha256 or None,
-        "model_dtype": DTYPES.get(precision, precision),
+        "model_dtype": DTYPES.get(model.precision, model.precision),
         "served_model_name": model.manifest.model_id,
         "model_type": {"embedding": {"pooling": model.pooling}},
         "max_concurrent_requests": config.max_queue,
