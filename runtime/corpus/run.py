@@ -146,6 +146,11 @@ def _model_options(model: Longformer2Vec) -> dict[str, Any]:
     }
 
 
+def _model_identity(model: Longformer2Vec) -> dict[str, Any]:
+    """Which model and graph wrote the vectors: recorded in the resume state and the output's metadata."""
+    return {"model_id": model.manifest.model_id, "graph_sha256": model.graph.sha256}
+
+
 def _state(model: Longformer2Vec, job: CorpusJob) -> dict[str, Any]:
     """What a resumed run must share with the run that wrote the parts (compared key by key)."""
     return {
@@ -153,13 +158,13 @@ def _state(model: Longformer2Vec, job: CorpusJob) -> dict[str, Any]:
         "input": input_identity(job.source, job.in_fmt),
         "text_field": job.text_field,
         "id_field": job.id_field,
-        "model": {"model_id": model.manifest.model_id, "graph_sha256": model.graph.sha256},
+        "model": _model_identity(model),
         "options": _model_options(model),
     }
 
 
 def _output_meta(model: Longformer2Vec) -> dict[str, str]:
-    meta = {"model_id": model.manifest.model_id, "graph_sha256": model.graph.sha256}
+    meta: dict[str, Any] = _model_identity(model)
     meta.update({k: json.dumps(v) for k, v in _model_options(model).items()})
     return meta
 
