@@ -169,6 +169,12 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
     )
     _one_line_errors(p)
     add_model_arguments(p, "L2-normalize /v1/embeddings vectors (/embed has its own field)", count=int)
+    p.add_argument(
+        "--served-model-name",
+        default=None,
+        help="the model's name in /v1/models, responses and /info (default: the hub id for hub models, "
+        "else the export directory's name)",
+    )
     p.add_argument("--host", default=d.host, help=f"bind address (default {d.host})")
     p.add_argument("--port", type=int, default=d.port, help=f"(default {d.port})")
     ints = (

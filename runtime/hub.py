@@ -37,6 +37,15 @@ def looks_like_hub_id(name: str) -> bool:
     return bool(_HUB_ID.match(name))
 
 
+def public_model_id(manifest: Manifest) -> str:
+    """The model's name for the outside world (the server's model id, a corpus output's metadata): the
+    id it was exported from when that is spelled like a hub id, else the export directory's name. A
+    local checkpoint's path stays in the manifest only: it means nothing to a client and tells it about
+    the server's disk."""
+    source = manifest.model_id
+    return source if looks_like_hub_id(source) else manifest.model_dir.resolve().name
+
+
 def default_cache_dir() -> Path:
     """`$LONGFORMER2VEC_CACHE`, else `$XDG_CACHE_HOME/longformer2vec`, else `~/.cache/longformer2vec`."""
     if env := os.environ.get("LONGFORMER2VEC_CACHE"):

@@ -30,6 +30,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from longformer2vec import Longformer2Vec
+from longformer2vec.hub import public_model_id
 from tests.helpers_serving import Server, metric, post, slow_model_dir
 from tests.test_runtime_cli import BLOCKER
 
@@ -71,14 +72,14 @@ def server(tiny_fp32_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def test_health_names_the_model(server: Server, model: Longformer2Vec) -> None:
     res = httpx.get(server.url + "/health")
     assert res.status_code == 200
-    assert res.json() == {"status": "ok", "model": model.manifest.model_id, "providers": model.providers}
+    assert res.json() == {"status": "ok", "model": public_model_id(model.manifest), "providers": model.providers}
 
 
 def test_openai_route_returns_the_python_api_vectors_in_order(server: Server, model: Longformer2Vec) -> None:
     res = post(server, "/v1/embeddings", {"input": TEXTS, "model": "anything"})
     assert res.status_code == 200, res.text
     body = res.json()
-    assert body["object"] == "list" and body["model"] == model.manifest.model_id
+    assert body["object"] == "list" and body["model"] == public_model_id(model.manifest)
     assert [d["index"] for d in body["data"]] == list(range(len(TEXTS)))
     assert all(d["object"] == "embedding" for d in body["data"])
     got = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
@@ -152,17 +153,17 @@ def test_tei_truncate(server: Server, model: Longformer2Vec) -> None:
         ("/v1/embeddings", {"input": []}, "'input' must not be an empty list"),
         ("/embed", {"inputs": []}, "'inputs' must not be an empty list"),
         ("/v1/embeddings", {"input": ["ok", None]}, "'input[1]' must be a string, got null"),
-        ("/v1/embeddings", {"input": [1, 2, 3]}, "only text is supported"),
-        ("/v1/embeddings", {"input": [[1, 2, 3]]}, "only text is supported"),
+        ("/v1/embeddings", {"input": [1, 2, 3]}, "this server embeds text only"),
+        ("/v1/embeddings", {"input": [[1, 2, 3]]}, "this server embeds text only"),
         ("/v1/embeddings", {"input": "x", "encoding_format": "int8"}, "'encoding_format' must be"),
         ("/v1/embeddings", {"input": "x", "dimensions": 8}, "'dimensions' must be 32"),
-        ("/v1/embeddings", {"input": "x", "model": 3}, "'model' must be a string"),
-        ("/embed", {"inputs": "x", "normalize": "yes"}, "'normalize' must be a boolean, got string"),
+        ("/v1/embeddings", {"input": "x", "model": 3}, "'model' must be a valid string, got number"),
+        ("/embed", {"inputs": "x", "normalize": "yes"}, "'normalize' must be a valid boolean, got string"),
         ("/embed", {"inputs": "x", "truncation_direction": "up"}, "'truncation_direction' must be"),
         # Hostile or odd bodies are the caller's error (422), never a 500 with a traceback.
         ("/v1/embeddings", b'{"input": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested too deeply"),
         ("/embed", b"[" * 3000 + b"]" * 3000, "nested too deeply"),
-        ("/v1/embeddings", {"input": "x", "dimensions": 32.5}, "'dimensions' must be an integer, got number"),
+        ("/v1/embeddings", {"input": "x", "dimensions": 32.5}, "'dimensions' must be a valid integer, got number"),
         ("/v1/embeddings", b'{"input": ["ok", "\\udc00"]}', "'input[1]' is not valid Unicode"),
         ("/embed", b'{"inputs": "\\ud800"}', "'inputs' is not valid Unicode"),
     ],

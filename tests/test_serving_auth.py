@@ -21,6 +21,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
 from longformer2vec import Longformer2Vec, __version__
+from longformer2vec.hub import public_model_id
 from longformer2vec.serving.config import API_KEY_ENV, ServeConfig, api_key_from
 from tests.helpers_serving import Server, free_port, metric, post
 
@@ -87,8 +88,8 @@ def test_protected_routes_answer_401_without_the_key_or_with_a_wrong_one(
         res = _call(server, method, route, body, {"authorization": wrong})
         if wrong.startswith("Bearer "):
             _assert_401(res, route, "invalid_api_key", "incorrect API key")
-        else:  # not Bearer auth: as if no key was sent
-            _assert_401(res, route, None, "no API key")
+        else:  # not Bearer auth (a bare key, or Basic): the answer says what the header lacks
+            _assert_401(res, route, None, "is not 'Bearer <key>'")
     ok = _call(server, method, route, body, AUTH)
     assert ok.status_code == 200, ok.text
     lower = _call(server, method, route, body, {"authorization": f"bearer  {KEY}"})  # scheme is case-free
@@ -98,7 +99,9 @@ def test_protected_routes_answer_401_without_the_key_or_with_a_wrong_one(
 def test_an_unknown_path_needs_the_key_too(server: Server) -> None:
     """Without the key a scanner learns nothing about which paths exist."""
     assert httpx.get(server.url + "/nothing-here").status_code == 401
-    assert httpx.get(server.url + "/nothing-here", headers=AUTH).status_code == 404
+    missing = httpx.get(server.url + "/nothing-here", headers=AUTH)
+    assert missing.status_code == 404
+    assert missing.json() == {"error": missing.json()["error"], "error_type": "Validation"}
 
 
 def test_health_and_metrics_stay_open_and_count_the_401s(server: Server) -> None:
@@ -116,14 +119,14 @@ def test_health_and_metrics_stay_open_and_count_the_401s(server: Server) -> None
 def test_openai_client_gets_the_python_api_vectors(server: Server, model: Longformer2Vec) -> None:
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY, max_retries=0, timeout=60)
-    res = client.embeddings.create(model=model.manifest.model_id, input=TEXTS)
+    res = client.embeddings.create(model=public_model_id(model.manifest), input=TEXTS)
     got = np.array([item.embedding for item in sorted(res.data, key=lambda d: d.index)], dtype=np.float32)
     expected = np.array([model.encode(t) for t in TEXTS], dtype=np.float32)
     diff = float(np.abs(got - expected).max())
     cosine = (got * expected).sum(1) / (np.linalg.norm(got, axis=1) * np.linalg.norm(expected, axis=1))
     print(f"openai client vs Longformer2Vec.encode: max abs {diff:.2e}, min cosine {cosine.min():.8f}")
     assert got.shape == (len(TEXTS), model.vector_length) and diff < 2e-5
-    assert res.model == model.manifest.model_id
+    assert res.model == public_model_id(model.manifest)
     assert res.usage.prompt_tokens == sum(len(model.tokenizer.encode(t).ids) for t in TEXTS)
 
     # the client asks for base64 by default when numpy is installed; ask for floats too
@@ -131,8 +134,8 @@ def test_openai_client_gets_the_python_api_vectors(server: Server, model: Longfo
     np.testing.assert_allclose(floats.data[0].embedding, expected[0], atol=2e-5)
 
     models = client.models.list()
-    assert [m.id for m in models.data] == [model.manifest.model_id]
-    assert client.models.retrieve(model.manifest.model_id).owned_by == "longformer2vec"
+    assert [m.id for m in models.data] == [public_model_id(model.manifest)]
+    assert client.models.retrieve(public_model_id(model.manifest)).owned_by == "longformer2vec"
 
 
 def test_openai_client_with_a_wrong_key_raises_authentication_error(
@@ -141,7 +144,7 @@ def test_openai_client_with_a_wrong_key_raises_authentication_error(
     openai = pytest.importorskip("openai")
     client = openai.OpenAI(base_url=server.url + "/v1", api_key=KEY + "-wrong", max_retries=0, timeout=60)
     with pytest.raises(openai.AuthenticationError) as caught:
-        client.embeddings.create(model=model.manifest.model_id, input=["hello"])
+        client.embeddings.create(model=public_model_id(model.manifest), input=["hello"])
     assert caught.value.status_code == 401 and caught.value.code == "invalid_api_key"
     with pytest.raises(openai.AuthenticationError):
         client.models.list()
@@ -151,10 +154,12 @@ def test_v1_models_lists_the_served_model(server: Server, model: Longformer2Vec)
     body = httpx.get(server.url + "/v1/models", headers=AUTH).json()
     assert body == {"object": "list", "data": [body["data"][0]]}
     card = body["data"][0]
-    assert card["id"] == model.manifest.model_id and card["object"] == "model"
+    # a model exported from a local checkpoint is served under its export directory's name, not the path
+    assert public_model_id(model.manifest) == model.model_dir.name != model.manifest.model_id
+    assert card["id"] == public_model_id(model.manifest) and card["object"] == "model"
     assert card["owned_by"] == "longformer2vec"
     assert isinstance(card["created"], int) and abs(card["created"] - time.time()) < 7 * 24 * 3600
-    one = httpx.get(server.url + "/v1/models/" + model.manifest.model_id, headers=AUTH)
+    one = httpx.get(server.url + "/v1/models/" + public_model_id(model.manifest), headers=AUTH)
     assert one.status_code == 200 and one.json() == card
     other = httpx.get(server.url + "/v1/models/some-other-model", headers=AUTH)
     assert other.status_code == 404 and other.json()["error"]["code"] == "model_not_found"
@@ -164,10 +169,10 @@ def test_info_answers_tei_fields(server: Server, model: Longformer2Vec, tiny_fp3
     info = httpx.get(server.url + "/info", headers=AUTH).json()
     graph = model.graph.path
     assert info == {
-        "model_id": model.manifest.model_id,
+        "model_id": public_model_id(model.manifest),
         "model_sha": hashlib.sha256(graph.read_bytes()).hexdigest(),
         "model_dtype": "float32",
-        "served_model_name": model.manifest.model_id,
+        "served_model_name": public_model_id(model.manifest),
         "model_type": {"embedding": {"pooling": "mean"}},
         "max_concurrent_requests": 256,
         "max_input_length": model.max_length,
@@ -229,7 +234,7 @@ def test_the_key_is_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -
         return real(a, b)
 
     monkeypatch.setattr(auth.hmac, "compare_digest", spy)
-    middleware = auth.ApiKeyMiddleware(app=None, api_key=KEY, open_paths=())
+    middleware = auth.ApiKeyMiddleware(app=None, api_key=KEY, open_routes=())
     assert middleware.check(f"Bearer {KEY}".encode()) is None
     assert middleware.check(b"Bearer nope").code == "invalid_api_key"  # type: ignore[union-attr]
     assert len(calls) == 2 and all(len(a) == len(b) == 32 for a, b in calls)  # digests: length hidden too

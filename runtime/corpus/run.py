@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..errors import CorpusError
+from ..hub import public_model_id
 from .readers import Row, check_input, count_rows, input_format, read_rows
 from .store import STATE_VERSION, PartStore, check_output, input_identity, output_format
 
@@ -148,7 +149,7 @@ def _model_options(model: Longformer2Vec) -> dict[str, Any]:
 
 def _model_identity(model: Longformer2Vec) -> dict[str, Any]:
     """Which model and graph wrote the vectors: recorded in the resume state and the output's metadata."""
-    return {"model_id": model.manifest.model_id, "graph_sha256": model.graph.sha256}
+    return {"model_id": public_model_id(model.manifest), "graph_sha256": model.graph.sha256}
 
 
 def _state(model: Longformer2Vec, job: CorpusJob) -> dict[str, Any]:

@@ -1,82 +1,42 @@
-"""The HTTP app: OpenAI `/v1/embeddings` and `/v1/models`, TEI `/embed` and `/info`, `/health`,
-`/metrics`, and `serve()` (uvicorn).
-
-Each request is validated (`parsing`) and tokenized on its own before it is queued; only valid
-requests reach the shared micro-batcher, so one bad request never touches another caller's result.
-Errors answer in the route's own format (`errors`); with an API key set, `auth` checks it first.
+"""The HTTP app (`create_app`) and `serve()` (uvicorn): the routes of `routes.ROUTES`, the OpenAPI
+document and Swagger UI (`/openapi.json`, `/docs`, open without a key), the API key check, metrics,
+and answers in the route family's error format for everything FastAPI would otherwise answer itself
+(unknown paths, wrong methods).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import logging
-import os
 import sys
 import threading
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any
 
-import numpy as np
 from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from ..cli_options import model_from_args
-from ..common import normalize as l2_normalize
 from ..encoder import Longformer2Vec
 from ..errors import Longformer2VecError
 from .auth import ApiKeyMiddleware
-from .batcher import MicroBatcher, QueueFullError
+from .batcher import MicroBatcher
 from .config import API_KEY_ENV, ServeConfig
 from .errors import ApiError
-from .info import model_card, model_list, tei_info
 from .listen import ListenError, bind_socket, is_loopback
-from .metrics import Metrics
 from .middleware import CancelledRequestMiddleware, MetricsMiddleware
-from .parsing import optional_field, read_json, texts_field
-from .tokens import prepare_encodings
+from .openapi import openapi_document
+from .routes import ROUTES, route_label
+from .state import ServerState
 
 log = logging.getLogger("longformer2vec.serving")
 
-OPENAI_ROUTE = "/v1/embeddings"
-MODELS_ROUTE = "/v1/models"
-TEI_ROUTE = "/embed"
-INFO_ROUTE = "/info"
-HEALTH_ROUTE = "/health"
-METRICS_ROUTE = "/metrics"
-ROUTES = (OPENAI_ROUTE, MODELS_ROUTE, TEI_ROUTE, INFO_ROUTE, HEALTH_ROUTE, METRICS_ROUTE)
-# asyncio's default executor size: tokenization runs on as many threads as asyncio.to_thread would use
-TOKENIZATION_WORKERS = min(32, (os.cpu_count() or 1) + 4)
-
-
-def route_label(path: str) -> str:
-    """The metrics label of a request path: the route, or "other" for a path no route serves."""
-    if path in ROUTES:
-        return path
-    if path.startswith(MODELS_ROUTE + "/"):
-        return MODELS_ROUTE + "/{model}"
-    return "other"
-
-
-@dataclass
-class ServerState:
-    """What the routes share: settings, metrics, and (once loaded) the model and its batcher."""
-
-    config: ServeConfig
-    metrics: Metrics = field(default_factory=Metrics)
-    model: Longformer2Vec | None = None
-    batcher: MicroBatcher | None = None
-    load_error: str | None = None
-    on_load_error: Callable[[], None] | None = None
-    stopping: Callable[[], bool] = lambda: False  # whether the server is shutting down (serve() sets it)
-    tokenizer_pool: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(
-            TOKENIZATION_WORKERS, thread_name_prefix="longformer2vec-tok"
-        )
-    )
+OPENAPI_ROUTE = "/openapi.json"
+DOCS_ROUTE = "/docs"
+HTTP_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
 
 
 def load_model(config: ServeConfig) -> Longformer2Vec:
@@ -84,59 +44,25 @@ def load_model(config: ServeConfig) -> Longformer2Vec:
     return model_from_args(config, normalize=False)  # /embed and /v1/embeddings normalize per request
 
 
-# ------------------------------------------------------------------------- embedding core
-@dataclass
-class Embedded:
-    vectors: np.ndarray
-    tokens: int
+def open_routes(config: ServeConfig) -> set[tuple[str, str]]:
+    """(method, path) pairs answered without the key: health, the API description, and /metrics unless
+    `--metrics-require-key`."""
+    routes = {(s.method, s.path) for s in ROUTES if s.open}
+    if config.metrics_require_key:
+        routes.discard(("GET", "/metrics"))
+    return routes | {("GET", OPENAPI_ROUTE), ("GET", DOCS_ROUTE)}
 
 
-async def _embed(
-    state: ServerState, texts: list[str], *, truncate: bool = False, direction: str = "right"
-) -> Embedded:
-    """Check the per-request limits, tokenize, queue, await this request's own rows."""
-    cfg = state.config
-    model, batcher = state.model, state.batcher
-    if model is None or batcher is None:
-        raise ApiError(503, "model is loading", "unavailable", retry_after=cfg.retry_after_s)
-    if len(texts) > cfg.max_inputs_per_request:
-        raise ApiError(
-            413,
-            f"{len(texts)} inputs in one request, over max-inputs-per-request {cfg.max_inputs_per_request}",
-            "too_large",
-        )
-    try:
-        encodings = await asyncio.get_running_loop().run_in_executor(
-            state.tokenizer_pool,
-            prepare_encodings,
-            model.tokenizer,
-            texts,
-            model.max_length,
-            truncate,
-            direction,
-        )
-    except Exception as exc:  # tokenizer failures belong to this request only
-        raise ApiError(422, f"could not tokenize the input: {exc}") from exc
-    total = sum(len(enc.ids) for enc in encodings)
-    if total > cfg.max_tokens_per_request:
-        raise ApiError(
-            413,
-            f"{total} tokens in one request, over max-tokens-per-request {cfg.max_tokens_per_request}",
-            "too_large",
-        )
-    try:
-        future = batcher.submit(encodings, total)
-    except QueueFullError as exc:
-        raise ApiError(503, str(exc), "overloaded", retry_after=cfg.retry_after_s) from None
-    try:
-        vectors = await asyncio.wrap_future(future)
-    except Exception as exc:
-        log.exception("model call failed")
-        raise ApiError(500, f"model call failed: {type(exc).__name__}: {exc}", "internal") from exc
-    return Embedded(vectors, total)
+def _allowed_methods(app: FastAPI, scope: dict) -> list[str]:
+    """Every method some route serves on this path (the `Allow` header of a 405)."""
+    methods: set[str] = set()
+    for route in app.router.routes:
+        match, _ = route.matches({**scope, "method": "GET"})
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return sorted(methods)
 
 
-# ------------------------------------------------------------------------- app
 def create_app(
     config: ServeConfig, *, model_factory: Callable[[ServeConfig], Longformer2Vec] = load_model
 ) -> FastAPI:
@@ -147,7 +73,7 @@ def create_app(
         try:
             model = model_factory(config)
             state.batcher = MicroBatcher(
-                model.encode_encodings,  # the encodings _embed made: each request is tokenized once
+                model.encode_encodings,  # the encodings the route made: each request is tokenized once
                 max_batch_tokens=model.max_batch_tokens,  # the flag's value, or the device's default
                 max_batch_requests=config.max_batch_requests,
                 max_wait_ms=config.max_wait_ms,
@@ -158,9 +84,10 @@ def create_app(
             state.model = model
             state.metrics.model_loaded.set(1)
             log.info(
-                "model %s loaded from %s (providers %s)",
+                "model %s loaded from %s as %r (providers %s)",
                 model.manifest.model_id,
                 model.model_dir,
+                state.served_name,
                 model.providers,
             )
         except Exception as exc:
@@ -198,123 +125,44 @@ def create_app(
             )
         return "the request was cancelled before it finished"
 
-    app = FastAPI(title="longformer2vec", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(title="longformer2vec", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.serving = state
+    unguarded = open_routes(config)
     # Added innermost first: metrics (outermost) count every answer, 401s and shutdown 503s included.
     if config.api_key is not None:
-        open_paths = {HEALTH_ROUTE} if config.metrics_require_key else {HEALTH_ROUTE, METRICS_ROUTE}
-        app.add_middleware(ApiKeyMiddleware, api_key=config.api_key, open_paths=open_paths)
+        app.add_middleware(ApiKeyMiddleware, api_key=config.api_key, open_routes=unguarded)
     app.add_middleware(
         CancelledRequestMiddleware, reason=cancelled_reason, retry_after_s=config.retry_after_s
     )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, route_label=route_label)
 
-    def loaded_model() -> Longformer2Vec:
-        if state.model is None:
-            raise ApiError(503, "model is loading", "unavailable", retry_after=config.retry_after_s)
-        return state.model
+    for spec in ROUTES:
+        path = spec.path.replace("{model_id}", "{model_id:path}")  # hub ids hold a slash
+        app.add_api_route(path, spec.handler, methods=[spec.method], name=spec.name, include_in_schema=False)
 
-    @app.post(OPENAI_ROUTE)
-    async def openai_embeddings(request: Request) -> Response:
-        try:
-            body = await read_json(request, config.max_body_bytes)
-            texts = texts_field(body, "input")
-            optional_field(body, "model", str, None)
-            encoding = optional_field(body, "encoding_format", str, "float")
-            if encoding not in ("float", "base64"):
-                raise ApiError(422, f"'encoding_format' must be 'float' or 'base64', got {encoding!r}")
-            dimensions = optional_field(body, "dimensions", int, None)
-            model = state.model
-            if dimensions is not None and model is not None and dimensions != model.vector_length:
-                raise ApiError(
-                    422,
-                    f"'dimensions' must be {model.vector_length} (this model's vector length) or omitted; "
-                    "shortening vectors is not supported",
-                )
-            result = await _embed(state, texts)
-        except ApiError as err:
-            return err.response(OPENAI_ROUTE)
-        vectors = l2_normalize(result.vectors) if config.normalize else result.vectors
-        if encoding == "base64":
-            items: list[Any] = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in vectors]
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        """404 and 405 in the route family's error format (FastAPI's own is `{"detail": ...}`)."""
+        path = request.url.path
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(app, request.scope)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {path}; it answers {', '.join(allowed)}"
+        elif exc.status_code == 404:
+            message = f"no route {path}; see {OPENAPI_ROUTE} for the routes this server answers"
         else:
-            items = vectors.tolist()
-        assert state.model is not None
-        return JSONResponse(
-            {
-                "object": "list",
-                "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(items)],
-                "model": state.model.manifest.model_id,
-                "usage": {"prompt_tokens": result.tokens, "total_tokens": result.tokens},
-            }
-        )
+            message = str(exc.detail)
+        kind = HTTP_ERROR_KINDS.get(exc.status_code, "validation")
+        return ApiError(exc.status_code, message, kind, headers=headers).response(path)
 
-    @app.post(TEI_ROUTE)
-    async def tei_embed(request: Request) -> Response:
-        try:
-            body = await read_json(request, config.max_body_bytes)
-            texts = texts_field(body, "inputs")
-            normalize = optional_field(body, "normalize", bool, True)
-            truncate = optional_field(body, "truncate", bool, False)
-            direction = optional_field(body, "truncation_direction", str, "right").lower()
-            if direction not in ("right", "left"):
-                raise ApiError(422, f"'truncation_direction' must be 'right' or 'left', got {direction!r}")
-            if body.get("prompt_name") is not None:
-                raise ApiError(422, "'prompt_name' is not supported: this model has no prompts")
-            result = await _embed(state, texts, truncate=truncate, direction=direction)
-        except ApiError as err:
-            return err.response(TEI_ROUTE)
-        vectors = l2_normalize(result.vectors) if normalize else result.vectors
-        return JSONResponse(vectors.tolist(), headers={"x-prompt-tokens": str(result.tokens)})
+    @app.get(OPENAPI_ROUTE, include_in_schema=False)
+    async def openapi_json() -> Response:
+        return JSONResponse(openapi_document(state, unguarded))
 
-    @app.get(MODELS_ROUTE)
-    async def openai_models() -> Response:
-        try:
-            return JSONResponse(model_list(loaded_model()))
-        except ApiError as err:
-            return err.response(MODELS_ROUTE)
-
-    @app.get(MODELS_ROUTE + "/{model_id:path}")
-    async def openai_model(model_id: str) -> Response:
-        path = f"{MODELS_ROUTE}/{model_id}"
-        try:
-            card = model_card(loaded_model())
-            if model_id != card["id"]:
-                raise ApiError(
-                    404,
-                    f"model {model_id!r} is not served here (this server serves {card['id']!r})",
-                    "not_found",
-                    code="model_not_found",
-                    param="model",
-                )
-            return JSONResponse(card)
-        except ApiError as err:
-            return err.response(path)
-
-    @app.get(INFO_ROUTE)
-    async def info() -> Response:
-        try:
-            return JSONResponse(tei_info(loaded_model(), config, TOKENIZATION_WORKERS))
-        except ApiError as err:
-            return err.response(INFO_ROUTE)
-
-    @app.get(HEALTH_ROUTE)
-    async def health() -> Response:
-        if state.model is not None:
-            model = state.model
-            return JSONResponse(
-                {"status": "ok", "model": model.manifest.model_id, "providers": model.providers}
-            )
-        if state.load_error is not None:
-            return JSONResponse({"status": "error", "error": state.load_error}, status_code=503)
-        return JSONResponse(
-            {"status": "loading"}, status_code=503, headers={"Retry-After": str(config.retry_after_s)}
-        )
-
-    @app.get(METRICS_ROUTE)
-    async def metrics() -> Response:
-        body, content_type = state.metrics.render()
-        return Response(body, media_type=content_type)
+    @app.get(DOCS_ROUTE, include_in_schema=False)
+    async def swagger_ui() -> Response:
+        return get_swagger_ui_html(openapi_url=OPENAPI_ROUTE, title="longformer2vec API")
 
     return app
 

@@ -1,5 +1,5 @@
-"""API key check: `Authorization: Bearer <key>` on every route but the open ones (`/health`, and
-`/metrics` unless told otherwise), as OpenAI's API and TEI's `--api-key` expect it.
+"""API key check: `Authorization: Bearer <key>` on every route but the open ones (health, the API
+description, and `/metrics` unless told otherwise), as OpenAI's API and TEI's `--api-key` expect it.
 
 A missing or wrong key gets 401 in the route's own error format, with `WWW-Authenticate: Bearer`
 (RFC 6750). As OpenAI does, a request without a key gets `code: null` and one with a wrong key
@@ -30,17 +30,23 @@ def _authorization(scope: dict[str, Any]) -> bytes | None:
 class ApiKeyMiddleware:
     """Pure ASGI middleware: refuse any HTTP request outside `open_paths` without the right Bearer key."""
 
-    def __init__(self, app: Any, api_key: str, open_paths: Collection[str]) -> None:
+    def __init__(self, app: Any, api_key: str, open_routes: Collection[tuple[str, str]]) -> None:
+        """`open_routes`: (method, path) pairs answered without the key (HEAD counts as GET)."""
         self.app = app
         self._digest = hashlib.sha256(api_key.encode("ascii")).digest()
-        self.open_paths = frozenset(open_paths)
+        self.open_routes = frozenset(open_routes)
 
     def check(self, authorization: bytes | None) -> ApiError | None:
         """None if `authorization` (the header's raw value) carries the key, else the 401 to answer."""
-        scheme, _, token = (authorization or b"").strip().partition(b" ")
+        value = (authorization or b"").strip()
+        if not value:
+            return _unauthorized("no API key: send it in the Authorization header as 'Bearer <key>'", None)
+        scheme, _, token = value.partition(b" ")
         token = token.strip()
         if scheme.lower() != _BEARER or not token:
-            return _unauthorized("no API key: send it in the Authorization header as 'Bearer <key>'", None)
+            return _unauthorized(
+                "the Authorization header is not 'Bearer <key>': put 'Bearer ' before the key", None
+            )
         if not hmac.compare_digest(hashlib.sha256(token).digest(), self._digest):
             return _unauthorized("incorrect API key", "invalid_api_key")
         return None
@@ -48,7 +54,8 @@ class ApiKeyMiddleware:
     async def __call__(
         self, scope: dict[str, Any], receive: Callable, send: Callable[[dict], Awaitable[None]]
     ) -> None:
-        if scope["type"] != "http" or scope["path"] in self.open_paths:
+        method = "GET" if scope.get("method") == "HEAD" else scope.get("method")
+        if scope["type"] != "http" or (method, scope["path"]) in self.open_routes:
             await self.app(scope, receive, send)
             return
         error = self.check(_authorization(scope))

@@ -32,6 +32,9 @@ class ServeConfig:
     """Everything `longformer2vec serve` can be told; the defaults are the CLI's defaults."""
 
     model: str
+    # The model's name in the API (`/v1/models`, responses' `model`, `/info`); None: the hub id for hub
+    # models, else the export directory's name (never a local path).
+    served_model_name: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
     precision: str | None = None  # the directory's graph to run; None = the runtime's default
@@ -85,6 +88,13 @@ class ServeConfig:
             if (_is_int(value) or isinstance(value, float)) and math.isfinite(value) and value >= 0:
                 continue
             raise ValueError(f"{_flag(name)} must be a finite number >= 0, got {value!r}")
+        if self.served_model_name is not None and (
+            not self.served_model_name.strip() or self.served_model_name != self.served_model_name.strip()
+        ):
+            raise ValueError(
+                f"--served-model-name must be a non-empty name without surrounding spaces, "
+                f"got {self.served_model_name!r}"
+            )
         if self.api_key is not None:
             where = f"the API key (--api-key or {API_KEY_ENV})"
             if not self.api_key:

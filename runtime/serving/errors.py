@@ -1,4 +1,5 @@
-"""Error answers in each route's own format: OpenAI's under `/v1/`, TEI's everywhere else.
+"""Error answers in each route's own format: OpenAI's under `/v1/` and on `/embeddings` (OpenAI's route
+without the version prefix, as TEI also serves it), TEI's everywhere else.
 
 OpenAI clients read `{"error": {"message", "type", "param", "code"}}` (the official `openai` package maps
 the HTTP status to its exception class and keeps the body); TEI clients read `{"error", "error_type"}`.
@@ -11,6 +12,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 OPENAI_PREFIX = "/v1/"
+OPENAI_PATHS = frozenset({"/v1", "/embeddings"})
 
 # error kind -> (OpenAI `type`, TEI `error_type`). TEI has no authentication error type (it answers a
 # bare 401); "Unauthorized" keeps its shape and says what happened.
@@ -18,6 +20,8 @@ ERROR_TYPES = {
     "validation": ("invalid_request_error", "Validation"),
     "too_large": ("invalid_request_error", "Validation"),
     "not_found": ("invalid_request_error", "Validation"),
+    "method_not_allowed": ("invalid_request_error", "Validation"),
+    "unsupported_media_type": ("invalid_request_error", "Validation"),
     "unauthorized": ("invalid_request_error", "Unauthorized"),
     "overloaded": ("server_overloaded", "Overloaded"),
     "unavailable": ("service_unavailable", "Unhealthy"),
@@ -26,7 +30,7 @@ ERROR_TYPES = {
 
 
 def is_openai_path(path: str) -> bool:
-    return path.startswith(OPENAI_PREFIX)
+    return path.startswith(OPENAI_PREFIX) or path in OPENAI_PATHS
 
 
 def error_body(

@@ -7,6 +7,7 @@ from typing import Any
 
 from .. import __version__
 from ..encoder import Longformer2Vec
+from ..hub import public_model_id
 from .config import ServeConfig
 
 OWNED_BY = "longformer2vec"
@@ -32,33 +33,38 @@ def created_at(model: Longformer2Vec) -> int:
         return 0
 
 
-def model_card(model: Longformer2Vec) -> dict[str, Any]:
-    """One entry of OpenAI's model list (`GET /v1/models`, `GET /v1/models/{id}`)."""
+def model_card(model: Longformer2Vec, name: str) -> dict[str, Any]:
+    """One entry of OpenAI's model list (`GET /v1/models`, `GET /v1/models/{id}`); `name` is the served
+    model name."""
     return {
-        "id": model.manifest.model_id,
+        "id": name,
         "object": "model",
         "created": created_at(model),
         "owned_by": OWNED_BY,
     }
 
 
-def model_list(model: Longformer2Vec) -> dict[str, Any]:
-    return {"object": "list", "data": [model_card(model)]}
+def model_list(model: Longformer2Vec, name: str) -> dict[str, Any]:
+    return {"object": "list", "data": [model_card(model, name)]}
 
 
-def tei_info(model: Longformer2Vec, config: ServeConfig, tokenization_workers: int) -> dict[str, Any]:
+def tei_info(
+    model: Longformer2Vec, config: ServeConfig, tokenization_workers: int, name: str
+) -> dict[str, Any]:
     """TEI's `Info` (router/src/lib.rs) with this server's values.
 
+    `model_id` is the model's public id (the hub id, else the export directory's name; the path of a
+    local checkpoint stays in the manifest), `served_model_name` the name the API answers with.
     `model_sha` is the graph's sha256 (TEI: the hub revision); `max_input_length` the tokens the model
     takes in one pass (a longer text is embedded as windows, or cut with `truncate`);
     `max_concurrent_requests` is `--max-queue`, `max_client_batch_size` `--max-inputs-per-request`;
     `sha` and `docker_label` (TEI's build) are null.
     """
     return {
-        "model_id": model.manifest.model_id,
+        "model_id": public_model_id(model.manifest),
         "model_sha": model.graph.sha256 or None,
         "model_dtype": DTYPES.get(model.precision, model.precision),
-        "served_model_name": model.manifest.model_id,
+        "served_model_name": name,
         "model_type": {"embedding": {"pooling": model.pooling}},
         "max_concurrent_requests": config.max_queue,
         "max_input_length": model.max_length,

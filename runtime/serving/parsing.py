@@ -1,18 +1,32 @@
-"""Request bodies, parsed by hand: every error names the field or limit, in the route's own format.
+"""Request bodies: every error names the field or limit, in the route's own format.
 
-pydantic models would answer FastAPI's generic 422 list; these say which field, what it should be and
-what it was, and refuse token-id input (only text is supported) with a sentence that says so.
+The text field is checked by hand first, so that token-id input (what LangChain's `OpenAIEmbeddings`
+sends by default) is refused with a sentence that says what to change, and a bad item is named by its
+index; the rest of the body is validated against the route's pydantic model (`schemas`), the same model
+the OpenAPI document declares.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request
+from pydantic import BaseModel, ValidationError
 
 from ..text import text_problem
 from .errors import ApiError
+
+Body = TypeVar("Body", bound=BaseModel)
+
+# Sent by clients that tokenize with their own (OpenAI's) tokenizer. Another tokenizer's ids are not this
+# model's, so they are refused, naming the settings that make each client send text.
+TOKEN_IDS_MESSAGE = (
+    "'{name}' holds token ids; this server embeds text only (a string or a list of strings), since ids from "
+    "another tokenizer are not this model's tokens. LangChain's OpenAIEmbeddings sends token ids by "
+    "default: pass check_embedding_ctx_length=False (it then sends the texts)"
+)
+JSON_TYPES = ("application/json",)
 
 
 def _type_name(value: object) -> str:
@@ -42,7 +56,7 @@ def texts_field(body: dict[str, Any], name: str) -> list[str]:
         )
         if is_ids:
             raise ApiError(
-                422, f"'{name}' holds token ids; only text is supported (a string or list of strings)"
+                422, TOKEN_IDS_MESSAGE.format(name=name), code="token_ids_not_supported", param=name
             )
         raise ApiError(422, f"'{name}[{i}]' must be a string, got {_type_name(item)}")
     return list(value)
@@ -55,18 +69,41 @@ def _check_unicode(text: str, where: str) -> None:
         raise ApiError(422, f"'{where}' {problem}")
 
 
-def optional_field(body: dict[str, Any], name: str, kind: type, default: Any) -> Any:
-    value = body.get(name)
-    if value is None:
-        return default
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        wanted = "an integer" if kind is int else f"a {_type_name(kind())}"
-        raise ApiError(422, f"'{name}' must be {wanted}, got {_type_name(value)}")
-    return value
+def validate_body(body: dict[str, Any], model: type[Body]) -> Body:
+    """`body` as `model`, or a 422 naming the first field that does not fit, what it must be and what
+    was sent."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        wanted = error["msg"].replace("Input should be", "must be", 1)
+        sent = json.dumps(error.get("input"), ensure_ascii=False, default=str)
+        sent = sent if len(sent) <= 60 else sent[:57] + "..."
+        message = f"'{where}' {wanted}, got {_type_name(error.get('input'))} {sent}"
+        raise ApiError(422, message, param=where) from None
+
+
+def check_content_type(request: Request) -> None:
+    """415 unless the body is declared as JSON (or not declared at all): what TEI answers, and what
+    catches a `curl -d` that sent a form (`application/x-www-form-urlencoded`) by default."""
+    declared = request.headers.get("content-type")
+    if declared is None:
+        return
+    media = declared.split(";", 1)[0].strip().lower()
+    if media in JSON_TYPES or media.endswith("+json"):
+        return
+    raise ApiError(
+        415,
+        f"Content-Type {declared!r} is not JSON: send the body as JSON with 'Content-Type: application/json'",
+        "unsupported_media_type",
+    )
 
 
 async def read_json(request: Request, limit: int) -> dict[str, Any]:
-    """The body as a JSON object; 413 past `limit` bytes (checked while reading), 422 if not JSON."""
+    """The body as a JSON object; 415 if declared as something else, 413 past `limit` bytes (checked
+    while reading), 422 if not JSON."""
+    check_content_type(request)
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"request body is {declared} bytes, over max-body-bytes {limit}", "too_large")
