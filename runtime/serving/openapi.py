@@ -23,9 +23,10 @@ DESCRIPTIONS = {
     200: "Success",
     401: "Missing or wrong API key (`Authorization: Bearer <key>`)",
     404: "No such model here",
-    413: "Over a limit: inputs per request, tokens per request or body bytes",
+    413: "Over a limit: tokens per request or body bytes",
     415: "The body is not declared as JSON",
-    422: "The body is not valid JSON or a field is invalid; the message names the field",
+    422: "The body is not valid JSON, a field is invalid or it holds more texts than allowed; the message "
+    "names the field",
     500: "The model call failed",
     503: "The model is loading, or the queue is full (Retry-After says when to retry)",
 }

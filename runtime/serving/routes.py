@@ -89,9 +89,9 @@ async def _embed(
     model, batcher = state.model, state.batcher
     if model is None or batcher is None:
         raise ApiError(503, "model is loading", "unavailable", retry_after=cfg.retry_after_s)
-    if len(texts) > cfg.max_inputs_per_request:
+    if len(texts) > cfg.max_inputs_per_request:  # a schema limit (maxItems): 422, as for any invalid body
         raise ApiError(
-            413,
+            422,
             f"{len(texts)} inputs in one request, over max-inputs-per-request {cfg.max_inputs_per_request}",
             "too_large",
         )
