@@ -261,6 +261,13 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
+def _field_list(text: str) -> tuple[str, ...]:
+    names = tuple(name.strip() for name in text.split(","))
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"comma-separated field names, got {text!r}")
+    return names
+
+
 def _precision_list(text: str) -> str:
     names = [name.strip() for name in text.split(",") if name.strip()]
     bad = [name for name in names if name not in PRECISIONS]
@@ -338,6 +345,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="vectors: .parquet (id, vector) or .npy (+ .ids.parquet)")
     p.add_argument(
         "--format", dest="fmt", choices=("jsonl", "txt", "parquet"), help="input format (default: by suffix)"
+    )
+    p.add_argument(
+        "--keep-fields",
+        type=_field_list,
+        default=(),
+        help="input fields (JSONL) or columns (Parquet) to copy into the output beside id and vector, "
+        "comma-separated, e.g. text,title (Parquet output only)",
     )
     p.add_argument("--text-field", default="text", help="JSONL field / Parquet column with the text")
     p.add_argument(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from codecs import BOM_UTF8
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
@@ -33,12 +33,40 @@ TXT_HAS_NO_FIELDS = "plain text input has no fields: ids are line numbers; drop 
 
 
 class Row(NamedTuple):
-    """One input record; `error` says why it is bad (then `text` is None)."""
+    """One input record; `error` says why it is bad (then `text` is None); `kept` holds the values of
+    the fields copied to the output (`--keep-fields`), in their order."""
 
     number: int
     id: int | str | None
     text: str | None
     error: str | None = None
+    kept: tuple[object, ...] = ()
+
+
+RESERVED_COLUMNS = ("id", "vector")  # the output's own columns
+
+
+def check_keep_fields(fmt: str, keep: Sequence[str]) -> None:
+    """Kept fields must be distinct, and not named like the output's own columns; plain text has only
+    its line, kept as `text`."""
+    if len(set(keep)) != len(keep):
+        raise CorpusError(f"--keep-fields names a field twice: {','.join(keep)}")
+    clash = [name for name in keep if name in RESERVED_COLUMNS]
+    if clash:
+        raise CorpusError(
+            f"--keep-fields cannot keep {clash[0]!r}: the output has its own {clash[0]!r} column "
+            "(ids come from --id-field)"
+        )
+    if fmt == "txt" and any(name != "text" for name in keep):
+        raise CorpusError("plain text input has one field, its line: --keep-fields can only keep 'text'")
+
+
+def kept_json_value(value: object) -> str | None:
+    """A kept JSONL value as the output's string column holds it: strings as they are, null as null,
+    anything else (numbers, lists, objects) as its JSON text, so every part has the same column type."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def input_format(path: Path, explicit: str | None = None) -> str:
@@ -56,14 +84,22 @@ def input_format(path: Path, explicit: str | None = None) -> str:
     return fmt
 
 
-def check_input(path: Path, fmt: str, text_field: str, id_field: str | None) -> None:
-    """Fail now, naming the path, on an input no row could be read from: before the run writes anything."""
+def check_input(
+    path: Path, fmt: str, text_field: str, id_field: str | None, keep: Sequence[str] = ()
+) -> list[pa.Field]:
+    """Fail now, naming the path, on an input no row could be read from: before the run writes anything.
+    Returns the output columns of the kept fields (Parquet columns keep their type; JSONL and plain-text
+    values are strings)."""
     if not path.is_file():
         raise CorpusError(f"input {path} is not a file")
     if fmt == "txt" and id_field is not None:
         raise CorpusError(TXT_HAS_NO_FIELDS)
+    check_keep_fields(fmt, keep)
     if fmt == "parquet":
-        _parquet_columns(_open_parquet(path), path, text_field, id_field)
+        pf = _open_parquet(path)
+        _parquet_columns(pf, path, text_field, id_field, keep)
+        return [pa.field(name, pf.schema_arrow.field(name).type) for name in keep]
+    return [pa.field(name, pa.string()) for name in keep]
 
 
 # ------------------------------------------------------------------------------------------------ checks
@@ -91,7 +127,7 @@ def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield number, raw[len(BOM_UTF8) :] if number == 1 and raw.startswith(BOM_UTF8) else raw
 
 
-def _jsonl_row(number: int, raw: bytes, text_field: str, id_field: str | None) -> Row:
+def _jsonl_row(number: int, raw: bytes, text_field: str, id_field: str | None, keep: Sequence[str]) -> Row:
     try:
         obj = json.loads(raw)
     except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
@@ -109,18 +145,23 @@ def _jsonl_row(number: int, raw: bytes, text_field: str, id_field: str | None) -
         else:
             row_id = obj[id_field]
             error = _id_error(row_id)
-    return Row(number, None, None, error) if error is not None else Row(number, row_id, text)  # type: ignore[arg-type]
+    if error is not None:
+        return Row(number, None, None, error)
+    kept = tuple(kept_json_value(obj.get(name)) for name in keep)  # a missing field is kept as null
+    return Row(number, row_id, text, kept=kept)  # type: ignore[arg-type]
 
 
-def _read_jsonl(path: Path, text_field: str, id_field: str | None, skip: int) -> Iterator[Row]:
+def _read_jsonl(
+    path: Path, text_field: str, id_field: str | None, skip: int, keep: Sequence[str]
+) -> Iterator[Row]:
     """Every non-blank line is a JSON object; blank lines are ignored (still counted as lines)."""
     with open(path, "rb") as f:
         for number, raw in _lines(f):
             if number > skip and raw.strip():
-                yield _jsonl_row(number, raw, text_field, id_field)
+                yield _jsonl_row(number, raw, text_field, id_field, keep)
 
 
-def _read_txt(path: Path, skip: int) -> Iterator[Row]:
+def _read_txt(path: Path, skip: int, keep: Sequence[str]) -> Iterator[Row]:
     """One document per line (empty lines are empty documents); ids are line numbers."""
     with open(path, "rb") as f:
         for number, raw in _lines(f):
@@ -129,7 +170,8 @@ def _read_txt(path: Path, skip: int) -> Iterator[Row]:
             line = raw[:-1] if raw.endswith(b"\n") else raw
             line = line[:-1] if line.endswith(b"\r") else line
             try:
-                yield Row(number, number, line.decode("utf-8"))
+                text = line.decode("utf-8")
+                yield Row(number, number, text, kept=(text,) * len(keep))  # the only field is `text`
             except UnicodeDecodeError as exc:
                 yield Row(number, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
 
@@ -148,9 +190,14 @@ def _is_string_type(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view"
 
 
-def _parquet_columns(pf: pq.ParquetFile, path: Path, text_field: str, id_field: str | None) -> list[str]:
+def _parquet_columns(
+    pf: pq.ParquetFile, path: Path, text_field: str, id_field: str | None, keep: Sequence[str] = ()
+) -> list[str]:
     """Check the columns exist with usable types up front: a wrong column type would make every row bad."""
     schema = pf.schema_arrow
+    for name in keep:
+        if name not in schema.names:
+            raise CorpusError(f"{path} has no column {name!r} to keep (columns: {', '.join(schema.names)})")
     for name, role in ((text_field, "text"), (id_field, "id")):
         if name is None:
             continue
@@ -161,7 +208,8 @@ def _parquet_columns(pf: pq.ParquetFile, path: Path, text_field: str, id_field: 
         if not ok:
             wanted = "string" if role == "text" else "integer or string"
             raise CorpusError(f"{path} column {name!r} has type {t}, expected {wanted}")
-    return [text_field] + ([id_field] if id_field is not None else [])
+    named = [text_field] + ([id_field] if id_field is not None else [])
+    return named + [name for name in keep if name not in named]
 
 
 def _row_groups_after(pf: pq.ParquetFile, skip: int) -> tuple[list[int], int]:
@@ -191,41 +239,50 @@ def _batches(
         yield batch
 
 
-def _read_parquet(path: Path, text_field: str, id_field: str | None, skip: int) -> Iterator[Row]:
+def _read_parquet(
+    path: Path, text_field: str, id_field: str | None, skip: int, keep: Sequence[str]
+) -> Iterator[Row]:
     pf = _open_parquet(path)
-    columns = _parquet_columns(pf, path, text_field, id_field)
+    columns = _parquet_columns(pf, path, text_field, id_field, keep)
     groups, number = _row_groups_after(pf, skip)  # whole row groups are skipped without reading them
     if not groups:
         return
     for batch in _batches(pf, path, columns, groups):
         texts = batch.column(text_field).to_pylist()
         row_ids = batch.column(id_field).to_pylist() if id_field is not None else [None] * len(texts)
-        for text, row_id in zip(texts, row_ids, strict=True):
+        kept_columns = [batch.column(name).to_pylist() for name in keep]
+        for i, (text, row_id) in enumerate(zip(texts, row_ids, strict=True)):
             number += 1
             if number <= skip:
                 continue
             error = text_error(text)
             if error is None and id_field is not None:
                 error = _id_error(row_id)
-            yield (
-                Row(number, None, None, error)
-                if error
-                else Row(number, number if id_field is None else row_id, text)
-            )
+            if error:
+                yield Row(number, None, None, error)
+            else:
+                kept = tuple(column[i] for column in kept_columns)
+                yield Row(number, number if id_field is None else row_id, text, kept=kept)
 
 
 # ------------------------------------------------------------------------------------------------ entry
 def read_rows(
-    path: Path, fmt: str, text_field: str = "text", id_field: str | None = None, skip: int = 0
+    path: Path,
+    fmt: str,
+    text_field: str = "text",
+    id_field: str | None = None,
+    skip: int = 0,
+    keep: Sequence[str] = (),
 ) -> Iterator[Row]:
-    """Rows after the first `skip` input rows, in file order (the order resume relies on)."""
+    """Rows after the first `skip` input rows, in file order (the order resume relies on), each with
+    the values of the `keep` fields."""
     if fmt == "jsonl":
-        return _read_jsonl(path, text_field, id_field, skip)
+        return _read_jsonl(path, text_field, id_field, skip, keep)
     if fmt == "txt":
         if id_field is not None:
             raise CorpusError(TXT_HAS_NO_FIELDS)
-        return _read_txt(path, skip)
-    return _read_parquet(path, text_field, id_field, skip)
+        return _read_txt(path, skip, keep)
+    return _read_parquet(path, text_field, id_field, skip, keep)
 
 
 def count_rows(path: Path, fmt: str) -> int:

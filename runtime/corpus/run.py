@@ -11,12 +11,13 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyarrow as pa
 
 from ..errors import CorpusError
 from ..hub import public_model_id
@@ -41,6 +42,7 @@ class EncodeOptions:
     on_bad_row: str = "fail"
     overwrite: bool = False
     progress: bool = True
+    keep_fields: tuple[str, ...] = ()  # input fields copied into the output beside `id` and `vector`
 
     def __post_init__(self) -> None:
         if self.on_bad_row not in BAD_ROW_POLICIES:
@@ -61,6 +63,7 @@ class CorpusJob:
     out_fmt: str
     text_field: str | None  # None for plain text, which has no fields
     id_field: str | None
+    kept: tuple[pa.Field, ...] = ()  # the output columns of `--keep-fields`
 
     def where(self, row: Row) -> str:
         """How messages name an input row: `FILE line N` (text formats) or `FILE row N` (Parquet)."""
@@ -74,10 +77,12 @@ def check_job(
     until it passes (a missing, empty or corrupt Parquet input; an output that is a directory)."""
     source, output = Path(input_path), Path(output_path)
     in_fmt, out_fmt = input_format(source, options.fmt), output_format(output)
-    check_input(source, in_fmt, options.text_field, options.id_field)
+    kept = check_input(source, in_fmt, options.text_field, options.id_field, options.keep_fields)
     check_output(output)
+    if kept and out_fmt != "parquet":
+        raise CorpusError(f"--keep-fields needs a .parquet output: {output} (.npy) holds the vectors only")
     text_field = options.text_field if in_fmt != "txt" else None
-    return CorpusJob(source, in_fmt, output, out_fmt, text_field, options.id_field)
+    return CorpusJob(source, in_fmt, output, out_fmt, text_field, options.id_field, tuple(kept))
 
 
 @dataclass
@@ -116,17 +121,21 @@ def encode_corpus(
     on_bad_row: str = "fail",
     overwrite: bool = False,
     progress: bool = True,
+    keep_fields: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     on_part_committed: Callable[[int], None] | None = None,
 ) -> EncodeResult:
     """Embed every row of `input_path` into `output_path` (.parquet or .npy), resuming an unfinished run.
 
     Rows are embedded `chunk_size` documents per `encode_numpy` call and committed `part_size` input rows
-    (good or bad) per part. `on_part_committed(index)` is called once each part is durably on disk.
+    (good or bad) per part. `keep_fields` are input fields copied into the output beside `id` and
+    `vector` (Parquet output only). `on_part_committed(index)` is called once each part is durably on disk.
     """
-    options = EncodeOptions(fmt, text_field, id_field, part_size, chunk_size, on_bad_row, overwrite, progress)
+    options = EncodeOptions(
+        fmt, text_field, id_field, part_size, chunk_size, on_bad_row, overwrite, progress, tuple(keep_fields)
+    )
     job = check_job(input_path, output_path, options)
-    store = PartStore(job.output, job.out_fmt)
+    store = PartStore(job.output, job.out_fmt, job.kept)
     store.open(_state(model, job), options.overwrite)
     finished = False
     try:
@@ -159,6 +168,7 @@ def _state(model: Longformer2Vec, job: CorpusJob) -> dict[str, Any]:
         "input": input_identity(job.source, job.in_fmt),
         "text_field": job.text_field,
         "id_field": job.id_field,
+        "keep_fields": [f.name for f in job.kept],
         "model": _model_identity(model),
         "options": _model_options(model),
     }
@@ -195,9 +205,11 @@ class _CorpusRun:
         self.part_rows = 0
         self.part_ids: list[int | str] = []
         self.part_vectors: list[np.ndarray] = []
+        self.part_kept: list[tuple[object, ...]] = []
         self.part_bad: list[dict[str, Any]] = []
         self.chunk_ids: list[int | str] = []
         self.chunk_texts: list[str] = []
+        self.chunk_kept: list[tuple[object, ...]] = []
 
     def run(self) -> EncodeResult:
         job = self.job
@@ -210,8 +222,9 @@ class _CorpusRun:
         self.bar = _progress_bar(total_rows, self.rows_resumed, self.options.progress)
         self.started = time.perf_counter()
         try:
+            keep = [f.name for f in job.kept]
             for row in read_rows(
-                job.source, job.in_fmt, job.text_field or "text", job.id_field, self.rows_resumed
+                job.source, job.in_fmt, job.text_field or "text", job.id_field, self.rows_resumed, keep
             ):
                 self._take(row)
             if self.part_rows:
@@ -238,6 +251,7 @@ class _CorpusRun:
         else:
             self.chunk_ids.append(row.id)  # type: ignore[arg-type]
             self.chunk_texts.append(row.text)  # type: ignore[arg-type]
+            self.chunk_kept.append(row.kept)
         self.part_rows += 1
         self.last_row = row.number
         if self.part_rows == self.options.part_size:
@@ -270,10 +284,12 @@ class _CorpusRun:
             vectors, counts = self.model.encode_numpy_with_token_counts(self.chunk_texts)
             self.part_vectors.append(vectors)
             self.part_ids.extend(self.chunk_ids)
+            self.part_kept.extend(self.chunk_kept)
             self.docs += len(self.chunk_texts)
             self.tokens += int(counts.sum())
             self.chunk_ids.clear()
             self.chunk_texts.clear()
+            self.chunk_kept.clear()
         if self.bar is not None:
             self.bar.update(self.last_row - self.shown_row)
             elapsed = max(time.perf_counter() - self.started, 1e-9)
@@ -285,9 +301,10 @@ class _CorpusRun:
         dim = self.model.vector_length
         vectors = np.concatenate(self.part_vectors) if self.part_vectors else np.zeros((0, dim), np.float32)
         part = self.store.commit(
-            self.part_ids, self.id_type, vectors, self.last_row, self.part_bad, self.meta
+            self.part_ids, self.id_type, vectors, self.last_row, self.part_bad, self.meta, self.part_kept
         )
         self.part_ids.clear()
+        self.part_kept.clear()
         self.part_vectors.clear()
         self.part_bad.clear()
         self.part_rows = 0

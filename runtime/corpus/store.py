@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -114,18 +114,29 @@ def _arrow_id_type(id_type: str) -> pa.DataType:
     return pa.string() if id_type == "string" else pa.int64()
 
 
-def vectors_table(ids: list[int | str], id_type: str, vectors: np.ndarray, meta: dict[str, str]) -> pa.Table:
-    """`id` (int64 or string) and `vector` (fixed_size_list<float32>[dim]) with string metadata."""
+def vectors_table(
+    ids: list[int | str],
+    id_type: str,
+    vectors: np.ndarray,
+    meta: dict[str, str],
+    kept: Sequence[pa.Field] = (),
+    kept_values: Sequence[Sequence[object]] = (),
+) -> pa.Table:
+    """`id` (int64 or string) and `vector` (fixed_size_list<float32>[dim]) with string metadata, then the
+    `kept` input fields (`--keep-fields`), `kept_values` holding one tuple per row."""
     dim = vectors.shape[1]
     flat = pa.array(np.ascontiguousarray(vectors, dtype=np.float32).reshape(-1), type=pa.float32())
     schema = pa.schema(
         [
             pa.field("id", _arrow_id_type(id_type), nullable=False),
             pa.field("vector", pa.list_(pa.float32(), dim), nullable=False),
+            *kept,
         ],
         metadata={(META + k).encode(): v.encode() for k, v in meta.items()},
     )
     columns = [pa.array(ids, type=_arrow_id_type(id_type)), pa.FixedSizeListArray.from_arrays(flat, dim)]
+    by_field = list(zip(*kept_values, strict=True)) if kept_values else [()] * len(kept)
+    columns += [pa.array(list(values), type=f.type) for f, values in zip(kept, by_field, strict=True)]
     return pa.Table.from_arrays(columns, schema=schema)
 
 
@@ -203,8 +214,9 @@ class PartStore:
     `overwrite`); committed parts are always kept, so the next run resumes from them.
     """
 
-    def __init__(self, output: Path, out_fmt: str) -> None:
+    def __init__(self, output: Path, out_fmt: str, kept: Sequence[pa.Field] = ()) -> None:
         self.output, self.out_fmt = output, out_fmt
+        self.kept = list(kept)  # the output columns of the kept input fields
         self.directory = parts_dir(output)
         self.parts: list[Part] = []
         self._lock: contextlib.ExitStack | None = None
@@ -265,8 +277,10 @@ class PartStore:
         rows_end: int,
         bad: list[dict[str, Any]],
         meta: dict[str, str],
+        kept_values: Sequence[Sequence[object]] = (),
     ) -> Part:
-        """Write the next part, covering input rows `rows_done`..`rows_end`, atomically."""
+        """Write the next part, covering input rows `rows_done`..`rows_end`, atomically; `kept_values`
+        has one tuple of kept field values per vector."""
         info = {
             "rows_start": self.rows_done,
             "rows_end": rows_end,
@@ -274,7 +288,9 @@ class PartStore:
             "bad": bad,
         }
         path = _part_path(self.directory, len(self.parts))
-        table = vectors_table(ids, id_type, vectors, {**meta, "part": json.dumps(info)})
+        table = vectors_table(
+            ids, id_type, vectors, {**meta, "part": json.dumps(info)}, self.kept, kept_values
+        )
         with atomic_file(path) as f:
             pq.write_table(table, f)
         part = Part(len(self.parts), path, self.rows_done, rows_end, len(ids), info["id_type"], list(bad))
@@ -284,7 +300,7 @@ class PartStore:
     def combine(self, dim: int, meta: dict[str, str]) -> int:
         """Stream the parts into `OUT`, one part in memory at a time; returns the row count."""
         id_type = next((p.id_type for p in self.parts if p.vectors), "int64")
-        schema = vectors_table([], id_type, np.zeros((0, dim), np.float32), meta).schema
+        schema = vectors_table([], id_type, np.zeros((0, dim), np.float32), meta, self.kept).schema
         if self.out_fmt == "parquet":
             with atomic_file(self.output) as f, pq.ParquetWriter(f, schema) as writer:
                 for table in self._read_parts():
