@@ -72,7 +72,11 @@ def server(tiny_fp32_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 def test_health_names_the_model(server: Server, model: Longformer2Vec) -> None:
     res = httpx.get(server.url + "/health")
     assert res.status_code == 200
-    assert res.json() == {"status": "ok", "model": public_model_id(model.manifest), "providers": model.providers}
+    assert res.json() == {
+        "status": "ok",
+        "model": public_model_id(model.manifest),
+        "providers": model.providers,
+    }
 
 
 def test_openai_route_returns_the_python_api_vectors_in_order(server: Server, model: Longformer2Vec) -> None:
@@ -163,7 +167,11 @@ def test_tei_truncate(server: Server, model: Longformer2Vec) -> None:
         # Hostile or odd bodies are the caller's error (422), never a 500 with a traceback.
         ("/v1/embeddings", b'{"input": ' + b"[" * 3000 + b"]" * 3000 + b"}", "nested too deeply"),
         ("/embed", b"[" * 3000 + b"]" * 3000, "nested too deeply"),
-        ("/v1/embeddings", {"input": "x", "dimensions": 32.5}, "'dimensions' must be a valid integer, got number"),
+        (
+            "/v1/embeddings",
+            {"input": "x", "dimensions": 32.5},
+            "'dimensions' must be a valid integer, got number",
+        ),
         ("/v1/embeddings", b'{"input": ["ok", "\\udc00"]}', "'input[1]' is not valid Unicode"),
         ("/embed", b'{"inputs": "\\ud800"}', "'inputs' is not valid Unicode"),
     ],

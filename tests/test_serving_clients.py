@@ -175,7 +175,9 @@ def test_llama_index_openai_like(served: Served, expected: np.ndarray, texts: li
     _close(embedding.get_query_embedding(texts[0]), expected[:1])
 
 
-def test_llama_index_text_embeddings_inference(served: Served, expected: np.ndarray, texts: list[str]) -> None:
+def test_llama_index_text_embeddings_inference(
+    served: Served, expected: np.ndarray, texts: list[str]
+) -> None:
     """`TextEmbeddingsInference` asks TEI to truncate by default (`truncate_text=True`): short texts are
     the same, and `truncate_text=False` gives a long document its whole-text vector."""
     from llama_index.embeddings.text_embeddings_inference import TextEmbeddingsInference
@@ -195,4 +197,3 @@ def test_served_model_name_is_the_export_directory_without_a_path(
     listed = httpx.get(served.url + "/v1/models", headers=headers).json()["data"][0]["id"]
     assert listed == public_model_id(model.manifest) == model.model_dir.name
     assert httpx.get(f"{served.url}/v1/models/{listed}", headers=headers).status_code == 200
-
