@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from .. import __version__
 from .errors import is_openai_path
 from .routes import ROUTES, RouteSpec
-from .schemas import OpenAIError, TEIError
+from .schemas import OpenAIError, TEIEmbedResponse, TEIError
 from .state import ServerState
 
 BEARER = "bearer"
@@ -57,7 +57,7 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _operation(spec: RouteSpec, schemas: _Schemas, state: ServerState, needs_key: bool) -> dict[str, Any]:
+def _operation(spec: RouteSpec, schemas: _Schemas, needs_key: bool) -> dict[str, Any]:
     error = schemas.ref(OpenAIError if is_openai_path(spec.path) else TEIError)
     op: dict[str, Any] = {"summary": spec.summary, "operationId": spec.name}
     if "{model_id}" in spec.path:
@@ -71,14 +71,14 @@ def _operation(spec: RouteSpec, schemas: _Schemas, state: ServerState, needs_key
         ok["content"] = _json(schemas.ref(spec.ok))
     else:
         ok["content"] = {"text/plain": {"schema": {"type": "string"}}}
-    if spec.handler.__name__ == "tei_embed":
+    if spec.ok is TEIEmbedResponse:
         ok["headers"] = {
             "x-prompt-tokens": {"description": "Tokens in the request", "schema": {"type": "string"}}
         }
     responses: dict[str, Any] = {"200": ok}
+    failed = schemas.ref(spec.error_body) if spec.error_body is not None else error
     for status in spec.errors:
-        body = schemas.ref(spec.ok) if spec.ok is not None and spec.open else error  # health's 503 is Health
-        responses[str(status)] = {"description": DESCRIPTIONS[status], "content": _json(body)}
+        responses[str(status)] = {"description": DESCRIPTIONS[status], "content": _json(failed)}
     if needs_key:
         responses["401"] = {"description": DESCRIPTIONS[401], "content": _json(error)}
         op["security"] = [{BEARER: []}]
@@ -101,7 +101,7 @@ def openapi_document(state: ServerState, open_routes: set[tuple[str, str]]) -> d
     has_key = state.config.api_key is not None
     for spec in ROUTES:
         needs_key = has_key and (spec.method, spec.path) not in open_routes
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, schemas, state, needs_key)
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, schemas, needs_key)
     table = copy.deepcopy(schemas.table)
     _texts_limit(table["OpenAIEmbeddingRequest"], "input", state.config.max_inputs_per_request)
     _texts_limit(table["TEIEmbedRequest"], "inputs", state.config.max_inputs_per_request)

@@ -58,6 +58,7 @@ class RouteSpec:
     errors: tuple[int, ...] = ()
     body: type[BaseModel] | None = None
     open: bool = False  # answered without the API key
+    error_body: type[BaseModel] | None = None  # the body of its error answers; None: the family's error
 
     @property
     def name(self) -> str:
@@ -234,9 +235,9 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("/", "POST", tei_embed, _TEI + " (TEI's default route)", TEIEmbedResponse, EMBED_ERRORS, TEIEmbedRequest),
     RouteSpec("/invocations", "POST", tei_embed, _TEI + " (SageMaker's route)", TEIEmbedResponse, EMBED_ERRORS, TEIEmbedRequest),
     RouteSpec("/info", "GET", info, "The served model and the server's limits (TEI's Info)", Info, (503,)),
-    RouteSpec("/health", "GET", health, "200 once the model is loaded, 503 before or on failure", Health, (503,), open=True),
-    RouteSpec("/", "GET", health, "Health (TEI's route)", Health, (503,), open=True),
-    RouteSpec("/ping", "GET", health, "Health (SageMaker's route)", Health, (503,), open=True),
+    RouteSpec("/health", "GET", health, "200 once the model is loaded, 503 before or on failure", Health, (503,), open=True, error_body=Health),
+    RouteSpec("/", "GET", health, "Health (TEI's route)", Health, (503,), open=True, error_body=Health),
+    RouteSpec("/ping", "GET", health, "Health (SageMaker's route)", Health, (503,), open=True, error_body=Health),
     RouteSpec("/metrics", "GET", metrics, "Prometheus metrics", None, open=True),
 )  # fmt: skip
 
