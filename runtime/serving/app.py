@@ -29,13 +29,11 @@ from .errors import ApiError
 from .listen import ListenError, bind_socket, is_loopback
 from .middleware import CancelledRequestMiddleware, MetricsMiddleware
 from .openapi import openapi_document
-from .routes import ROUTES, route_label
+from .routes import DOCS_ROUTE, OPENAPI_ROUTE, ROUTES, route_label
 from .state import ServerState
 
 log = logging.getLogger("longformer2vec.serving")
 
-OPENAPI_ROUTE = "/openapi.json"
-DOCS_ROUTE = "/docs"
 HTTP_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed", 415: "unsupported_media_type"}
 
 

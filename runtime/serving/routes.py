@@ -41,6 +41,8 @@ from .tokens import prepare_encodings
 
 log = logging.getLogger("longformer2vec.serving")
 
+OPENAPI_ROUTE = "/openapi.json"  # the API's description and its Swagger UI, served by the app itself
+DOCS_ROUTE = "/docs"
 # The statuses an embedding route can answer besides 200 (and 401 with a key): too large, wrong
 # content type, invalid body, loading or overloaded, model failure.
 EMBED_ERRORS = (413, 415, 422, 500, 503)
@@ -244,9 +246,8 @@ ROUTES: tuple[RouteSpec, ...] = (
 
 def route_label(path: str) -> str:
     """The metrics label of a request path: the route, or "other" for a path no route serves."""
-    for spec in ROUTES:
-        if spec.path == path:
-            return path
+    if path in (OPENAPI_ROUTE, DOCS_ROUTE) or any(spec.path == path for spec in ROUTES):
+        return path
     if path.startswith("/v1/models/"):
         return "/v1/models/{model}"
     return "other"
