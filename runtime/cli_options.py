@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .contract import POOLINGS, PRECISIONS
-from .hub import GLOBAL_ATTENTIONS
+from .placement import GLOBAL_ATTENTIONS
 
 
 def positive_int(text: str) -> int:

@@ -19,22 +19,14 @@ from .common import normalize as l2_normalize
 from .contract import DEFAULT_MODEL, POOLINGS, GraphEntry, Manifest, load_model_dir, verify_graph
 from .contract import PRECISIONS as GRAPH_PRECISIONS
 from .errors import ModelLoadError
-from .hub import (
-    CPU_PRECISION_ORDER,
-    CUDA_PRECISION_ORDER,
-    GLOBAL_ATTENTIONS,
-    choose_graph,
-    default_cache_dir,
-    resolve_model,
-)
+from .hub import default_cache_dir, resolve_model
+from .placement import GLOBAL_ATTENTIONS, expected_device, place, preferred_precision
 from .session import (
     OnnxSession,
     ProviderSpec,
     default_providers,
     optimized_graph_path,
     session_providers,
-    wants_memory_pattern,
-    will_use_cpu_only,
 )
 from .text import check_text, check_texts
 
@@ -84,9 +76,10 @@ class Longformer2Vec:
 
     Behaviour worth knowing:
 
-    * The graph: `precision` if given, else int8 when only the CPU runs the session, fp16 on CUDA, else
-      what the directory holds (:func:`.hub.choose_graph`); the choice is logged and kept in
-      :attr:`graph`. `global_attention="cls"` needs a graph exported with global tokens.
+    * The graph: `precision` if given, else int8 when the session runs on the CPU, fp16 on CUDA, else
+      what the directory holds (:mod:`.placement`). The device is the one the session really got: a
+      CUDA request that ends on the CPU runs the CPU's graph, with one warning. The choice is logged and
+      kept in :attr:`graph`. `global_attention="cls"` needs a graph exported with global tokens.
     * Every text is tokenized with the model's special tokens, so `""` embeds just the specials
       (e.g. `<s></s>`): a real, deterministic vector, not a placeholder.
     * Texts longer than `max_length` tokens are never truncated: they are split into overlapping
@@ -137,20 +130,31 @@ class Longformer2Vec:
         self.global_attention = global_attention
         self.normalize = bool(normalize)
         self.batch_size = batch_size
-        cpu_only = will_use_cpu_only(providers)
-        device_precision = (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
         self._model_dir = resolve_model(
-            model_name, precision or device_precision, cache_dir, global_tokens=global_attention != "none"
+            model_name,
+            cache_dir,
+            precision=lambda: precision or preferred_precision(expected_device(providers)),
+            global_tokens=global_attention != "none",
         )
         self._manifest = load_model_dir(self._model_dir, verify_hash=False)
-        self._graph = choose_graph(self._manifest, precision, global_attention, cpu_only)
-        verify_graph(self._graph, self._manifest.path)
-        log.info("%s: using %s (%s)", self._model_dir, self._graph.file, self._graph.name)
         self.chunk_overlap = self._manifest.chunk_overlap if chunk_overlap is None else chunk_overlap
         self._tokenizer = load_tokenizer(self._manifest.tokenizer_path)
-        self._session = self._open_session(
-            providers, session_options, intra_op_num_threads, use_io_binding, optimized_cache, cache_dir
-        )
+
+        def open_session(graph: GraphEntry, chosen: list[ProviderSpec] | None, memory_pattern: bool):
+            return self._open_session(
+                graph,
+                chosen,
+                memory_pattern,
+                session_options,
+                intra_op_num_threads,
+                use_io_binding,
+                optimized_cache,
+                cache_dir,
+            )
+
+        placement = place(self._manifest, precision, global_attention, providers, open_session)
+        self._graph, self._session = placement.graph, placement.session
+        log.info("%s: using %s (%s)", self._model_dir, self._graph.file, self._graph.name)
         self.max_batch_tokens = (
             default_max_batch_tokens(self.providers) if max_batch_tokens is None else max_batch_tokens
         )
@@ -167,26 +171,30 @@ class Longformer2Vec:
 
     def _open_session(
         self,
+        graph: GraphEntry,
         providers: Sequence[ProviderSpec] | None,
+        memory_pattern: bool,
         session_options: Any,
         intra_op_num_threads: int | None,
         use_io_binding: bool,
         optimized_cache: bool,
         cache_dir: str | os.PathLike[str] | None,
     ) -> OnnxSession:
-        providers = session_providers(self._graph, providers)
+        """Check one graph (file present, sha256 as the manifest says) and open a session on it."""
+        verify_graph(graph, self._manifest.path)
+        providers = session_providers(graph, providers)
         optimized = None
-        if optimized_cache and self._graph.sha256:
+        if optimized_cache and graph.sha256:
             root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-            optimized = optimized_graph_path(root, self._graph.sha256, providers or default_providers())
+            optimized = optimized_graph_path(root, graph.sha256, providers or default_providers())
         return OnnxSession(
-            self._graph.path,
+            graph.path,
             providers=providers,
             session_options=session_options,
             intra_op_num_threads=intra_op_num_threads,
             use_io_binding=use_io_binding,
             optimized_cache=optimized,
-            memory_pattern=wants_memory_pattern(self._graph, providers),
+            memory_pattern=memory_pattern,
         )
 
     # --------------------------------------------------------------- properties

@@ -1,19 +1,17 @@
-"""Which model directory and which graph: a model name becomes an exported directory (exported into the
-cache on first use when possible), and a directory's manifest yields the graph a session runs."""
+"""Which model directory: a model name becomes an exported directory (exported into the cache on first
+use when possible). Which graph of it runs is :mod:`.placement`'s to say."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from .contract import (
     MANIFEST_FILE,
     PRECISIONS,
-    GraphEntry,
-    Manifest,
     graph_file,
     is_model_dir,
     read_manifest,
@@ -23,11 +21,6 @@ from .extras import is_missing
 from .locking import file_lock
 
 log = logging.getLogger("longformer2vec")
-
-GLOBAL_ATTENTIONS = ("none", "cls")
-# What a session prefers when the caller names no precision: int8 on the CPU, fp16 on CUDA.
-CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
-CUDA_PRECISION_ORDER = ("fp16", "fp32", "int8")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -64,8 +57,9 @@ def _holds(model_dir: Path, precision: str, global_tokens: bool) -> bool:
 
 def resolve_model(
     model_name: str | os.PathLike[str],
-    precision: str,
     cache_dir: str | Path | None = None,
+    *,
+    precision: str | Callable[[], str] = "fp32",
     global_tokens: bool = False,
 ) -> Path:
     """Return an exported model directory for `model_name`.
@@ -74,12 +68,15 @@ def resolve_model(
     `<cache>/<id with / -> -->`; when that folder lacks the graph asked for (`precision`, and with
     `global_tokens` one that takes `global_attention_mask`), it is exported and added there. This is
     the runtime's one entry point into :mod:`longformer2vec.export` (needs the export extra).
+    `precision` may be a function, asked only when a name is not a directory (the device's preference).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     local = Path(model_name).expanduser()
     if is_model_dir(local):
         return local
+    if callable(precision):
+        precision = precision()
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if not local.exists() and not looks_like_hub_id(str(model_name)):
         raise ModelLoadError(f"Model directory not found: {local} (and {str(model_name)!r} is not a hub id)")
     if local.is_dir() and not (local / "config.json").is_file():
@@ -107,38 +104,3 @@ def resolve_model(
     if not _holds(target, precision, global_tokens):
         raise ModelLoadError(f"export of {model_name!r} did not produce {target / graph_file(precision)}")
     return target
-
-
-def _export_hint(manifest: Manifest, precision: str, global_tokens: bool) -> str:
-    flags = f"--precision {precision}" + (" --global-tokens" if global_tokens else "")
-    return (
-        f"add it with `longformer2vec export {manifest.model_id} --output {manifest.model_dir} {flags}` "
-        "(exporting into an existing directory adds the graph)"
-    )
-
-
-def choose_graph(
-    manifest: Manifest, precision: str | None, global_attention: str, cpu_only: bool
-) -> GraphEntry:
-    """The graph a session runs: `precision` if given, else the device's preference (int8 on the CPU,
-    fp16 on CUDA) among those present. `global_attention="cls"` needs a graph that takes global tokens;
-    `"none"` prefers one that does not (fewer nodes) and else feeds zeros to one that does."""
-    if global_attention not in GLOBAL_ATTENTIONS:
-        raise ValueError(
-            f"global_attention must be one of {list(GLOBAL_ATTENTIONS)}, got {global_attention!r}"
-        )
-    needs_global = global_attention != "none"
-    usable = [g for g in manifest.graphs if g.global_tokens or not needs_global]
-    if precision is not None:
-        usable = [g for g in usable if g.precision == precision]
-    if not usable:
-        wanted = precision or (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
-        what = f"a {precision or 'any'}-precision graph" + (
-            " that takes global tokens" if needs_global else ""
-        )
-        raise ModelLoadError(
-            f"{manifest.model_dir} has no {what} (it holds: {manifest.graph_summary()}); "
-            f"{_export_hint(manifest, wanted, needs_global)}"
-        )
-    order: Sequence[str] = CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER
-    return min(usable, key=lambda g: (order.index(g.precision), g.global_tokens != needs_global))

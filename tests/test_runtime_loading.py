@@ -81,13 +81,13 @@ def test_only_the_chosen_graph_is_hashed(tmp_path: Path) -> None:
 
 def test_graph_choice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """int8 first on the CPU, fp16 first on CUDA, else what exists; a missing one names the export flag."""
-    from longformer2vec.hub import choose_graph
+    from longformer2vec.placement import choose_graph
 
     d = write_stub_model_dir(tmp_path / "m", precisions=("fp32", "int8", "fp16"), global_tokens=False)
     manifest = load_model_dir(d, verify_hash=False)
-    assert choose_graph(manifest, None, "none", cpu_only=True).precision == "int8"
-    assert choose_graph(manifest, None, "none", cpu_only=False).precision == "fp16"
-    assert choose_graph(manifest, "fp32", "none", cpu_only=True).file == "onnx/model.onnx"
+    assert choose_graph(manifest, None, "none", "cpu").precision == "int8"
+    assert choose_graph(manifest, None, "none", "cuda").precision == "fp16"
+    assert choose_graph(manifest, "fp32", "none", "cpu").file == "onnx/model.onnx"
     with caplog.at_level("INFO", logger="longformer2vec"):
         model = Longformer2Vec(str(d), providers=["CPUExecutionProvider"])
     assert model.precision == "int8" and model.graph.file == "onnx/model_int8.onnx"
@@ -97,8 +97,10 @@ def test_graph_choice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
 
     only_fp32 = write_stub_model_dir(tmp_path / "f", precisions=("fp32",), global_tokens=False)
     assert Longformer2Vec(str(only_fp32)).precision == "fp32"  # int8 preferred, fp32 is what exists
-    with pytest.raises(ModelLoadError, match=r"no a int8|holds: fp32.*--precision int8"):
+    with pytest.raises(ModelLoadError, match=r"has no int8 graph \(it holds: fp32\).*--precision int8"):
         Longformer2Vec(str(only_fp32), precision="int8")
+    with pytest.raises(ModelLoadError, match=r"has no graph that takes global tokens \(it holds: fp32\)"):
+        Longformer2Vec(str(only_fp32), global_attention="cls")
 
 
 def test_format_1_directory_still_loads(stub_dir: Path, tmp_path: Path, stub_table: np.ndarray) -> None:
@@ -156,7 +158,7 @@ def test_resolve_uses_cache_and_precision_key(
     # CPU-only providers -> default precision int8 -> the int8 cache entry
     m = Longformer2Vec("allenai/longformer-base-4096", providers=["CPUExecutionProvider"])
     assert m.model_dir == target
-    assert resolve_model(str(stub_dir), "fp32") == stub_dir  # a model dir is used as is
+    assert resolve_model(str(stub_dir)) == stub_dir  # a model dir is used as is
 
 
 def test_xdg_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -324,8 +326,9 @@ def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.Monk
         Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
 
 
-def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> None:
-    """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU."""
+def test_default_cuda_falls_back_to_cpu(stub_dir: Path, monkeypatch) -> None:
+    """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU, and the
+    session says why (the encoder chooses the graph again and warns: tests/test_placement.py)."""
     from longformer2vec import session
 
     real_create = session.OnnxSession._create
@@ -337,8 +340,8 @@ def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> N
 
     monkeypatch.setattr(session, "default_providers", lambda: [session.CUDA, session.CPU])
     monkeypatch.setattr(session.OnnxSession, "_create", staticmethod(create))
-    with pytest.warns(RuntimeWarning, match="running .* on the CPU"):
-        runner = session.OnnxSession(stub_graph_path(stub_dir))
-    assert runner.providers == [session.CPU]
+    runner = session.OnnxSession(stub_graph_path(stub_dir))
+    assert runner.providers == [session.CPU] and runner.device == "cpu"
+    assert runner.fallback is not None and "CUDAExecutionProvider could not start" in runner.fallback
     with pytest.raises(session.ModelLoadError, match="CUDA failure"):  # explicit choice: no fallback
         session.OnnxSession(stub_graph_path(stub_dir), providers=[session.CUDA, session.CPU])
