@@ -122,10 +122,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    """Every argument is checked (exit 2, one line) and the port bound (exit 1) before the model loads."""
+    """Every argument is checked (exit 2, one line), the model resolved to an exported directory (exit 1)
+    and the port bound (exit 1) before the model loads."""
     import os
 
-    from .hub import looks_like_hub_id
+    from .hub import looks_like_hub_id, resolve_model
+    from .placement import expected_device, preferred_precision
     from .serving.config import ServeConfig, api_key_from
 
     try:
@@ -146,7 +148,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not model.strip() or (not Path(model).expanduser().exists() and not looks_like_hub_id(model)):
         print(f"error: --model {model!r}: no such directory, and not a hub id", file=sys.stderr)
         return 2
-    return serve(config)
+    # A name that is no export (a damaged directory, a hub id out of reach) fails here, before the
+    # server listens, instead of answering 'loading' while it fails in the background.
+    directory = resolve_model(
+        config.model,
+        precision=lambda: config.precision or preferred_precision(expected_device(None)),
+        global_tokens=config.global_attention != "none",
+    )
+    return serve(dataclasses.replace(config, model=str(directory)))
 
 
 def _one_line_errors(parser: argparse.ArgumentParser) -> None:

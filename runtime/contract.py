@@ -290,7 +290,8 @@ def verify_graph(entry: GraphEntry, manifest_path: Path) -> None:
         raise ModelLoadError(f"graph file {entry.path} listed in {manifest_path} does not exist")
     if not entry.sha256:
         raise ModelLoadError(
-            f"{manifest_path} has no sha256 for {entry.file}; pass verify_hash=False to skip"
+            f"{manifest_path} has no sha256 for {entry.file}, so the graph cannot be checked; "
+            "export the model again"
         )
     actual = sha256_file(entry.path)
     if actual.lower() != str(entry.sha256).lower():

@@ -18,6 +18,7 @@ from .contract import (
 )
 from .errors import ExportUnavailableError, ModelLoadError
 from .extras import is_missing
+from .hub_probe import hub_problem
 from .locking import file_lock
 
 log = logging.getLogger("longformer2vec")
@@ -55,6 +56,48 @@ def _holds(model_dir: Path, precision: str, global_tokens: bool) -> bool:
         return False
 
 
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_checkpoint(local: Path) -> None:
+    """Refuse, in one line, a directory that is neither an export nor a checkpoint the exporter can read:
+    no config.json, or a config.json without weights (a damaged or half-copied export has its config
+    and graphs but no manifest)."""
+    if not (local / "config.json").is_file():
+        raise ModelLoadError(
+            f"{local} is neither an exported longformer2vec directory (no {MANIFEST_FILE}) "
+            "nor a Hugging Face checkpoint (no config.json)"
+        )
+    if not any((local / name).is_file() for name in WEIGHT_FILES):
+        graphs = (local / "onnx").is_dir() or any(local.glob("*.onnx"))
+        looks = "a damaged or partly copied export (ONNX graphs but " if graphs else "no export ("
+        raise ModelLoadError(
+            f"{local} has config.json but no {MANIFEST_FILE} and no weights ({WEIGHT_FILES[0]} or "
+            f"{WEIGHT_FILES[1]}): {looks}no {MANIFEST_FILE}) and no Hugging Face checkpoint; copy or "
+            "export it again"
+        )
+
+
+def _exporter(name: str):
+    """The exporter's entry point, or ExportUnavailableError when the export extra is not installed
+    (checked by finding its modules, so a runtime-only install fails before any probe or lock)."""
+    from importlib.util import find_spec
+
+    try:
+        from longformer2vec.export import export_model
+    except ImportError as exc:
+        raise ExportUnavailableError(name, reason=str(exc)) from exc
+    missing = [module for module in ("torch", "transformers", "onnx") if find_spec(module) is None]
+    if missing:
+        raise ExportUnavailableError(name, reason=f"No module named {missing[0]!r}")
+    return export_model
+
+
 def resolve_model(
     model_name: str | os.PathLike[str],
     cache_dir: str | Path | None = None,
@@ -77,30 +120,34 @@ def resolve_model(
         precision = precision()
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-    if not local.exists() and not looks_like_hub_id(str(model_name)):
-        raise ModelLoadError(f"Model directory not found: {local} (and {str(model_name)!r} is not a hub id)")
-    if local.is_dir() and not (local / "config.json").is_file():
-        raise ModelLoadError(
-            f"{local} is neither an exported longformer2vec directory (no {MANIFEST_FILE}) "
-            "nor a Hugging Face checkpoint (no config.json)"
-        )
+    name = str(model_name)
+    if not local.exists() and not looks_like_hub_id(name):
+        raise ModelLoadError(f"Model directory not found: {local} (and {name!r} is not a hub id)")
+    if local.is_dir():
+        check_checkpoint(local)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = root / cache_key(str(model_name))
+    target = root / cache_key(name)
     if _holds(target, precision, global_tokens):
         return target
-    try:
-        from longformer2vec.export import export_model  # heavy: torch + transformers
-    except ImportError as exc:
-        raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
+    export_model = _exporter(name)
+    if not local.is_dir() and (problem := hub_problem(name)) is not None:
+        raise ModelLoadError(
+            f"cannot load model {name!r}: there is no directory {local.absolute()}, and {problem}. Pass "
+            f"an exported directory, or export it where the hub is reachable (`longformer2vec export "
+            f"{name} --output DIR`) and load DIR"
+        )
     with file_lock(root / f".{target.name}.lock"):
         if not _holds(target, precision, global_tokens):  # another process may have finished meanwhile
             log.info("exporting %s (%s) into %s", model_name, precision, target)
             try:
-                export_model(str(model_name), target, precision=precision, global_tokens=global_tokens)
+                export_model(name, target, precision=precision, global_tokens=global_tokens)
             except ModuleNotFoundError as exc:  # export deps imported lazily inside export_model
                 if not is_missing(exc, "export"):
                     raise
-                raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
+                raise ExportUnavailableError(name, reason=str(exc)) from exc
+            except (OSError, ValueError) as exc:  # transformers' OSError, a model that is no Longformer
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelLoadError(f"cannot export {name!r}: {first}") from exc
     if not _holds(target, precision, global_tokens):
         raise ModelLoadError(f"export of {model_name!r} did not produce {target / graph_file(precision)}")
     return target

@@ -15,6 +15,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
     """Keep the runtime's caches (exports, optimized graphs) out of the user's home during tests."""
     mp = pytest.MonkeyPatch()
     mp.setenv("LONGFORMER2VEC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("HF_HUB_OFFLINE", "1")  # no test reaches the network; the hub probe tests undo this
     yield
     mp.undo()
 

@@ -17,6 +17,14 @@ from longformer2vec.models import card_path, default_card
 from tests.helpers_runtime import stub_graph_path, train_roberta_style_tokenizer, write_stub_model_dir
 
 
+def _fake_exporter(monkeypatch: pytest.MonkeyPatch, export_model) -> None:
+    """The exporter replaced by ``export_model``, and the hub taken as reachable."""
+    from longformer2vec import hub
+
+    monkeypatch.setattr(hub, "_exporter", lambda name: export_model)
+    monkeypatch.setattr(hub, "hub_problem", lambda name: None)
+
+
 def _copy(stub_dir: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(stub_dir, tmp_path / "copy"))
 
@@ -177,8 +185,6 @@ def test_export_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
     calls: list[tuple[str, Path, str, bool]] = []
 
     def export_model(
@@ -212,9 +218,7 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
             shutil.rmtree(tmp_path / leftover, ignore_errors=True)
         return Path(output_dir)
 
-    monkeypatch.setitem(
-        sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
-    )
+    _fake_exporter(monkeypatch, export_model)
     target = tmp_path / "org--some-longformer"
     m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
     assert calls == [("org/some-longformer", target, "fp32", False)]  # no global tokens: fewer nodes
@@ -314,14 +318,10 @@ def test_tokenizer_builder_is_roberta_style() -> None:
 
 
 def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
     def export_model(model: str, output_dir: str | Path, **options) -> Path:
         raise ModuleNotFoundError("No module named 'onnx'", name="onnx")
 
-    monkeypatch.setitem(
-        sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
-    )
+    _fake_exporter(monkeypatch, export_model)
     with pytest.raises(ExportUnavailableError, match="onnx"):
         Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
 
