@@ -255,13 +255,26 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = corpus.encode_corpus(model, args.input, args.output, **dataclasses.asdict(options))
     except KeyboardInterrupt:
-        print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
+        if any(corpus.parts_dir(Path(args.output)).glob("part-*.parquet")):
+            print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
+        else:
+            print("interrupted before any part was committed; nothing was kept", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(result.summary(), file=sys.stderr)
     return 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _precision_list(text: str) -> str:
@@ -360,7 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="input rows per committed part: the unit of resume and of memory (default 1024)",
     )
     p.add_argument(
-        "--chunk-size", type=positive_int, default=64, help="documents per encode call (default 64)"
+        "--part-seconds",
+        type=_seconds,
+        default=60.0,
+        help="also commit a part at the end of the first chunk after this many seconds since the last "
+        "commit, so a kill loses at most about this much work on a slow model; 0: after every chunk "
+        "(default 60)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=64,
+        help="input rows per encode call (at most that many documents; default 64)",
     )
     p.add_argument(
         "--on-bad-row",

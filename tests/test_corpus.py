@@ -244,7 +244,11 @@ def test_invalid_utf8_is_a_bad_row_and_the_failed_run_leaves_nothing(stub_dir: P
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_bytes(b'{"text": "dog"}\n{"text": "\xff\xfe broken"}\n')
     res = run_cli(stub_dir, jsonl, tmp_path / "out.parquet")
-    assert res.returncode == 1 and "in.jsonl line 2: invalid JSON" in res.stderr
+    assert (
+        res.returncode == 1
+        and "in.jsonl line 2: not valid UTF-8 (invalid start byte at byte 10" in res.stderr
+    )
+    assert "utf-16" not in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "in.txt"]  # no part was committed
 
 
