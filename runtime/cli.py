@@ -60,18 +60,29 @@ def _summary(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
+def _measured(graph: GraphEntry, label: str) -> str:
+    """What a recorded table measures, said in its title: the graph itself, the fp32 trace an int8 or
+    fp16 graph was converted from, or an int8 recipe the exporter tried and refused."""
+    if label.split()[0] != graph.precision:
+        return f"the fp32 source of {graph.file} ({label}), not {graph.file} itself"
+    kept = (graph.quantization or {}).get("name")
+    if graph.precision == "int8" and kept and kept not in label.split():
+        return f"a refused candidate for {graph.file} ({label}), not the graph kept"
+    return f"{graph.file} ({label})"
+
+
 def _parity_tables(manifest: Manifest) -> str:
     """The exporter's figures per graph: parity (its fp32 trace, then the graph), then for int8 and fp16
-    graphs the ranking figures."""
+    graphs the ranking figures; each title says which graph the table measures."""
     tables = []
     for graph in manifest.graphs:
         for label, rows in (graph.parity or {}).items():
-            title = f"{graph.file}: {label}"
+            title = _measured(graph, label)
             tables.append(
                 format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
             )
         for label, rows in (graph.ranking or {}).items():
-            tables.append(format_ranking_table(rows, f"{graph.file}: {label}"))
+            tables.append(format_ranking_table(rows, _measured(graph, label)))
     return "\n\n".join(tables) or "parity: (none recorded)"
 
 
