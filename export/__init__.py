@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..common import content_span
+from ..batching import content_span
 from ..contract import (
     DEFAULT_MODEL,
     FORMAT_VERSION,

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..common import content_span, graph_feeds, mean_pooling, pad_batch, token_budget_batches
+from ..batching import content_span, pad_batch, token_budget_batches
+from ..common import graph_feeds, mean_pooling
 from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS, SENTENCE_EMBEDDING
 from ..errors import ParityError
 from ..tables import format_ranking_table

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from longformer2vec import Longformer2Vec, ModelDefinition
-from longformer2vec.common import split_long
+from longformer2vec.batching import split_long
 from tests.helpers_runtime import BOS, EOS, HIDDEN, global_vector, oracle_vector
 
 LONG_TEXT = " ".join(
@@ -179,7 +179,7 @@ def test_max_batch_tokens_defaults_by_device(stub_dir: Path) -> None:
 
 
 def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:
-    from longformer2vec.common import token_budget_batches
+    from longformer2vec.batching import token_budget_batches
 
     lengths = [4096, 10, 300, 4000, 12, 4096, 5000, 11]
     batches = list(token_budget_batches(lengths, max_items=3, max_tokens=8192, multiple=8))

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from longformer2vec import ExportUnavailableError, Longformer2Vec, ModelLoadError, load_model_dir, parse_card
-from longformer2vec.common import mean_pooling, normalize, pad_batch, split_long
+from longformer2vec.batching import pad_batch, split_long
+from longformer2vec.common import mean_pooling, normalize
 from longformer2vec.hub import cache_key, default_cache_dir, resolve_model
 from longformer2vec.models import card_path, default_card
 from tests.helpers_runtime import stub_graph_path, train_roberta_style_tokenizer, write_stub_model_dir
