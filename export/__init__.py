@@ -27,11 +27,11 @@ from ..contract import (
     Manifest,
     default_chunk_overlap,
     graph_file,
-    merge_graphs,
     sha256_file,
 )
 from ..errors import ModelLoadError, ParityError
 from .convert import INT8_RECIPES, Int8Recipe
+from .directory import merge_graphs
 from .ranking import RANKING_THRESHOLDS
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT
 

@@ -210,7 +210,7 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 tmp_path / "build-True" / "onnx", tmp_path / "build-False" / "onnx", dirs_exist_ok=True
             )
             merged.graphs += extra.graphs
-            from longformer2vec.contract import write_manifest
+            from longformer2vec.export.directory import write_manifest
 
             write_manifest(merged)
         shutil.rmtree(output_dir, ignore_errors=True)
