@@ -295,8 +295,8 @@ class RankingCheck:
     returns the manifest rows) and then held to :data:`RANKING_THRESHOLDS` (:meth:`check`)."""
 
     def __init__(self, hf_model, tokenizer, global_tokens: bool = True, progress=print) -> None:
-        from . import runtime_tokenizer
         from .model import max_length
+        from .pipeline import runtime_tokenizer
 
         config = hf_model.config
         backend = runtime_tokenizer(tokenizer)
