@@ -58,7 +58,7 @@ def probe(repo_id: str, timeout: float = PROBE_SECONDS) -> str | None:
                 result.append(f"the hub has no repository {repo_id!r} (HTTP {exc.code})")
             else:
                 result.append(f"the hub answered HTTP {exc.code}")
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except Exception as exc:  # noqa: BLE001 - URLError, OSError, a malformed URL: all "unreachable"
             reason = getattr(exc, "reason", exc)
             result.append(f"the hub ({_endpoint()}) is unreachable: {reason}")
 

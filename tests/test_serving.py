@@ -614,8 +614,8 @@ def test_a_port_in_use_is_one_line_and_exit_1_before_the_model_loads(tiny_fp32_d
     assert res.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
-def test_an_unresolvable_host_is_a_usage_error(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(tmp_path)]
+def test_an_unresolvable_host_is_a_usage_error(stub_dir: Path) -> None:
+    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(stub_dir)]
     res = subprocess.run(
         [*cmd, "--host", "no-such-host.invalid"], capture_output=True, text=True, timeout=120, check=False
     )
