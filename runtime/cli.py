@@ -23,6 +23,7 @@ from .contract import (
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
+from .options import OptionError
 from .tables import format_parity_table, format_ranking_table
 from .text import check_text
 
@@ -370,10 +371,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, help="rows per ONNX run (default 8)")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per ONNX run (default 8)")
     p.add_argument(
         "--max-batch-tokens",
-        type=positive_int,
+        type=int,
         default=None,
         help=f"padded tokens per ONNX run (default {_MAX_BATCH_TOKENS_DEFAULT})",
     )
@@ -411,10 +412,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; library errors become a one-line message and exit code 1 (no traceback)."""
+    """Entry point; a bad option value is a one-line usage error (exit 2), library errors a one-line
+    message and exit code 1 (no traceback)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except OptionError as exc:
+        print(f"error: {exc.flag()}", file=sys.stderr)
+        return 2
     except Longformer2VecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

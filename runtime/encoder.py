@@ -16,11 +16,11 @@ from tokenizers import Encoding, Tokenizer
 from .batching import RowRunner, combine_rows, split_into_rows
 from .card import ModelDefinition, definition_for
 from .common import normalize as l2_normalize
-from .contract import DEFAULT_MODEL, POOLINGS, GraphEntry, Manifest, load_model_dir, verify_graph
-from .contract import PRECISIONS as GRAPH_PRECISIONS
+from .contract import DEFAULT_MODEL, GraphEntry, Manifest, load_model_dir, verify_graph
 from .errors import ModelLoadError
 from .hub import default_cache_dir, resolve_model
-from .placement import GLOBAL_ATTENTIONS, expected_device, place, preferred_precision
+from .options import GLOBAL_ATTENTIONS, POOLINGS, PRECISIONS, ModelOptions, OptionError, check_count
+from .placement import expected_device, place, preferred_precision
 from .session import (
     OnnxSession,
     ProviderSpec,
@@ -34,19 +34,8 @@ __all__ = ["DEFAULT_MODEL", "GLOBAL_ATTENTIONS", "POOLINGS", "PRECISIONS", "Long
 
 log = logging.getLogger("longformer2vec")
 
-PRECISIONS = (None, *GRAPH_PRECISIONS)  # None: int8 on the CPU, fp16 on CUDA, else what the directory has
 CPU_MAX_BATCH_TOKENS = 2048
 GPU_MAX_BATCH_TOKENS = 8192
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def default_max_batch_tokens(providers: Sequence[str]) -> int:
@@ -117,24 +106,69 @@ class Longformer2Vec:
         cache_dir: str | os.PathLike[str] | None = None,
         optimized_cache: bool = False,
     ) -> None:
-        _check_choice("pooling", pooling, POOLINGS)
-        _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)
-        _check_choice("precision", precision, PRECISIONS)
-        _check_int("batch_size", batch_size, minimum=1)
-        if max_batch_tokens is not None:
-            _check_int("max_batch_tokens", max_batch_tokens, minimum=1)
-        if chunk_overlap is not None:
-            _check_int("chunk_overlap", chunk_overlap, minimum=0)
-        self.model_name = str(model_name)
-        self.pooling = pooling
-        self.global_attention = global_attention
-        self.normalize = bool(normalize)
-        self.batch_size = batch_size
+        try:
+            options = ModelOptions(
+                model=model_name,  # type: ignore[arg-type]
+                precision=precision,
+                pooling=pooling,
+                global_attention=global_attention,
+                normalize=normalize,
+                threads=intra_op_num_threads,
+                batch_size=batch_size,
+                max_batch_tokens=max_batch_tokens,
+                chunk_overlap=chunk_overlap,
+            )
+        except OptionError as exc:
+            if exc.name != "threads":
+                raise
+            raise OptionError("intra_op_num_threads", exc.problem) from None
+        self._load(options, providers, session_options, use_io_binding, cache_dir, optimized_cache)
+
+    @classmethod
+    def from_options(cls, options: ModelOptions, **session: Any) -> Longformer2Vec:
+        """The model ``options`` (already validated) describe; ``session`` takes the keyword arguments
+        that are no model options (``providers``, ``session_options``, ``use_io_binding``,
+        ``cache_dir``, ``optimized_cache``). The CLI and the server build their models this way."""
+        model = cls.__new__(cls)
+        model._load(
+            options,
+            session.pop("providers", None),
+            session.pop("session_options", None),
+            session.pop("use_io_binding", False),
+            session.pop("cache_dir", None),
+            session.pop("optimized_cache", False),
+        )
+        if session:
+            raise TypeError(f"from_options() got unexpected keyword arguments {sorted(session)}")
+        return model
+
+    def _load(
+        self,
+        options: ModelOptions,
+        providers: Sequence[ProviderSpec] | None,
+        session_options: Any,
+        use_io_binding: bool,
+        cache_dir: str | os.PathLike[str] | None,
+        optimized_cache: bool,
+    ) -> None:
+        """Resolve the model, read its directory, place its graph and session (options are checked)."""
+        self.options = options
+        self.model_name = options.model
+        self.pooling = options.pooling
+        self.global_attention = options.global_attention
+        self.normalize = options.normalize
+        self.batch_size = options.batch_size
+        precision, global_attention = options.precision, options.global_attention
+        intra_op_num_threads, max_batch_tokens, chunk_overlap = (
+            options.threads,
+            options.max_batch_tokens,
+            options.chunk_overlap,
+        )
         self._model_dir = resolve_model(
-            model_name,
+            options.model,
             cache_dir,
             precision=lambda: precision or preferred_precision(expected_device(providers)),
-            global_tokens=global_attention != "none",
+            global_tokens=options.global_tokens,
         )
         self._manifest = load_model_dir(self._model_dir, verify_hash=False)
         self.chunk_overlap = self._manifest.chunk_overlap if chunk_overlap is None else chunk_overlap
@@ -164,7 +198,7 @@ class Longformer2Vec:
             pad_token_id=self._manifest.pad_token_id,
             max_length=self.max_length,
             vector_length=self.vector_length,
-            pooling=pooling,
+            pooling=self.pooling,
             global_attention=global_attention,
         )
         self.definition: ModelDefinition = definition_for(self._manifest)
@@ -274,8 +308,7 @@ class Longformer2Vec:
         """
         if not encodings:
             return np.zeros((0, self.vector_length), dtype=np.float32)
-        size = self.batch_size if batch_size is None else batch_size
-        _check_int("batch_size", size, minimum=1)
+        size = self.batch_size if batch_size is None else check_count("batch_size", batch_size, 1)
         rows = split_into_rows(encodings, self.max_length, self.chunk_overlap)
         out = combine_rows(rows, self._rows.run(rows, size, self.max_batch_tokens), len(encodings))
         return l2_normalize(out) if self.normalize else out

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from .contract import (
     MANIFEST_FILE,
-    PRECISIONS,
     graph_file,
     is_model_dir,
     read_manifest,
@@ -118,8 +117,6 @@ def resolve_model(
         return local
     if callable(precision):
         precision = precision()
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     name = str(model_name)
     if not local.exists() and not looks_like_hub_id(name):
         raise ModelLoadError(f"Model directory not found: {local} (and {name!r} is not a hub id)")

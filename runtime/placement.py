@@ -27,7 +27,6 @@ from .session import (
 
 log = logging.getLogger("longformer2vec")
 
-GLOBAL_ATTENTIONS = ("none", "cls")
 # What a session prefers when the caller names no precision: int8 on the CPU, fp16 on CUDA.
 CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
 CUDA_PRECISION_ORDER = ("fp16", "fp32", "int8")
@@ -59,10 +58,6 @@ def choose_graph(manifest: Manifest, precision: str | None, global_attention: st
     device's preference among those present. `global_attention="cls"` needs a graph that takes global
     tokens; `"none"` prefers one that does not (fewer nodes) and else feeds zeros to one that does. On
     the CPU a CUDA-only ``fused`` graph comes last (the session then refuses it by name)."""
-    if global_attention not in GLOBAL_ATTENTIONS:
-        raise ValueError(
-            f"global_attention must be one of {list(GLOBAL_ATTENTIONS)}, got {global_attention!r}"
-        )
     order = PRECISION_ORDER[device]
     needs_global = global_attention != "none"
     usable = [g for g in manifest.graphs if g.global_tokens or not needs_global]

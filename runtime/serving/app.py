@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
@@ -24,7 +25,6 @@ import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from ..cli_options import model_from_args
 from ..common import normalize as l2_normalize
 from ..encoder import Longformer2Vec
 from ..errors import Longformer2VecError
@@ -81,7 +81,8 @@ class ServerState:
 
 def load_model(config: ServeConfig) -> Longformer2Vec:
     """The model as the Python API builds it; normalisation is applied per request, not here."""
-    return model_from_args(config, normalize=False)  # /embed and /v1/embeddings normalize per request
+    options = dataclasses.replace(config.model_options(), normalize=False)  # normalized per request
+    return Longformer2Vec.from_options(options)
 
 
 # ------------------------------------------------------------------------- embedding core
