@@ -279,7 +279,7 @@ class Longformer2Vec:
         """Embed one string (-> list[float]) or a list of strings (-> list[list[float]], via bulk_encode)."""
         if isinstance(text, (list, tuple)):
             return self.bulk_encode(list(text))
-        return self.encode_numpy([check_text(text, "text")])[0].tolist()
+        return self._embed([check_text(text, "text")])[0][0].tolist()
 
     def bulk_encode(self, texts: list[str], batch_size: int | None = None) -> list[list[float]]:
         """Embed many strings; output order matches input order."""
@@ -287,7 +287,7 @@ class Longformer2Vec:
 
     def encode_numpy(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
         """Core embedding path: float32 array [len(texts), vector_length]."""
-        return self.encode_numpy_with_token_counts(texts, batch_size)[0]
+        return self._embed(check_texts(texts), batch_size)[0]
 
     embed = encode_numpy
 
@@ -296,8 +296,11 @@ class Longformer2Vec:
     ) -> tuple[np.ndarray, np.ndarray]:
         """`encode_numpy` plus each text's token count (specials included, before windowing), from the
         same tokenization as the vectors, so corpus tools report tokens/s without tokenizing twice."""
-        items = check_texts(texts)
-        encodings = self._tokenizer.encode_batch(items) if items else []
+        return self._embed(check_texts(texts), batch_size)
+
+    def _embed(self, texts: list[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Texts already checked -> (vectors, token counts), each text tokenized once."""
+        encodings = self._tokenizer.encode_batch(texts) if texts else []
         counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
         return self.encode_encodings(encodings, batch_size), counts
 

@@ -188,3 +188,20 @@ def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:
         longest = max(lengths[i] if lengths[i] <= 8 else -(-lengths[i] // 8) * 8 for i in batch)
         assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * longest <= 8192)
     assert [5000] in [[lengths[i] for i in b] for b in batches]  # over budget alone: runs alone
+
+
+def test_each_text_is_checked_and_tokenized_once(model: Longformer2Vec, monkeypatch) -> None:
+    from longformer2vec import text as text_module
+
+    checked: list[object] = []
+    real = text_module.text_problem
+    monkeypatch.setattr(text_module, "text_problem", lambda value: checked.append(value) or real(value))
+    model.encode("dog")
+    assert checked == ["dog"]
+    checked.clear()
+    model.bulk_encode(["a", "b"])
+    vectors, counts = model.encode_numpy_with_token_counts(["a", "b c"])
+    assert checked == ["a", "b", "a", "b c"] and counts.tolist() == [
+        len(model.tokenizer.encode(t).ids) for t in ("a", "b c")
+    ]
+    assert vectors.shape == (2, HIDDEN)
