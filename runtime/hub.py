@@ -82,7 +82,7 @@ def check_checkpoint(local: Path) -> None:
         )
 
 
-def _exporter(name: str):
+def _exporter(name: str, missing_dir: str | None = None):
     """The exporter's entry point, or ExportUnavailableError when the export extra is not installed
     (checked by finding its modules, so a runtime-only install fails before any probe or lock)."""
     from importlib.util import find_spec
@@ -90,10 +90,10 @@ def _exporter(name: str):
     try:
         from longformer2vec.export import export_model
     except ImportError as exc:
-        raise ExportUnavailableError(name, reason=str(exc)) from exc
+        raise ExportUnavailableError(name, reason=str(exc), missing_dir=missing_dir) from exc
     missing = [module for module in ("torch", "transformers", "onnx") if find_spec(module) is None]
     if missing:
-        raise ExportUnavailableError(name, reason=f"No module named {missing[0]!r}")
+        raise ExportUnavailableError(name, reason=f"No module named {missing[0]!r}", missing_dir=missing_dir)
     return export_model
 
 
@@ -126,7 +126,7 @@ def resolve_model(
     target = root / cache_key(name)
     if _holds(target, precision, global_tokens):
         return target
-    export_model = _exporter(name)
+    export_model = _exporter(name, None if local.is_dir() else str(local.absolute()))
     if not local.is_dir() and (problem := hub_problem(name)) is not None:
         raise ModelLoadError(
             f"cannot load model {name!r}: there is no directory {local.absolute()}, and {problem}. Pass "

@@ -12,8 +12,22 @@ from pathlib import Path
 
 import pytest
 
-from longformer2vec import Longformer2Vec, ModelLoadError, hub_probe
+from longformer2vec import ExportUnavailableError, Longformer2Vec, ModelLoadError, hub, hub_probe
 from tests.helpers_runtime import write_stub_model_dir
+
+
+@pytest.fixture
+def exporter(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The export extra taken as installed (whether or not it is here); an export it is asked for fails
+    the test: these names must be refused before any export."""
+    asked: list[str] = []
+
+    def export_model(name, *args, **kwargs):
+        asked.append(name)
+        raise AssertionError(f"export of {name} attempted")
+
+    monkeypatch.setattr(hub, "_exporter", lambda name, missing_dir=None: export_model)
+    return asked
 
 
 def _free_port() -> int:
@@ -43,7 +57,7 @@ def test_damaged_export_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["longformer-base-4096", "org/not-in-any-cache"])
-def test_unknown_name_offline_names_both_readings(tmp_path: Path, monkeypatch, name: str) -> None:
+def test_unknown_name_offline_names_both_readings(tmp_path: Path, monkeypatch, exporter, name: str) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     started = time.monotonic()
@@ -57,7 +71,7 @@ def test_unknown_name_offline_names_both_readings(tmp_path: Path, monkeypatch, n
     assert not (tmp_path / "cache").exists()
 
 
-def test_unreachable_hub_is_probed_once(tmp_path: Path, monkeypatch) -> None:
+def test_unreachable_hub_is_probed_once(tmp_path: Path, monkeypatch, exporter) -> None:
     """Online but the hub unreachable: one probe (no retries), a few seconds at most."""
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -73,6 +87,16 @@ def test_unreachable_hub_is_probed_once(tmp_path: Path, monkeypatch) -> None:
         Longformer2Vec("longformer-base-4096", cache_dir=tmp_path / "cache")
     assert calls == ["https://huggingface.co/api/models/longformer-base-4096"]
     assert not (tmp_path / "cache").exists()
+
+
+def test_without_the_export_extra_the_missing_directory_is_named(tmp_path: Path, monkeypatch) -> None:
+    """A runtime-only install: the two readings are "no such directory" and "cannot export here"."""
+    monkeypatch.setitem(sys.modules, "longformer2vec.export", None)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExportUnavailableError) as info:
+        Longformer2Vec("longformer-base-4096", cache_dir=tmp_path / "cache")
+    assert f"there is no directory {tmp_path / 'longformer-base-4096'}" in str(info.value)
+    assert "\n" not in str(info.value) and not (tmp_path / "cache").exists()
 
 
 def test_probe_gives_up_on_a_hanging_resolver(monkeypatch) -> None:
@@ -133,5 +157,6 @@ def test_cli_serve_unknown_name_fails_before_listening(tmp_path: Path) -> None:
     )
     assert res.returncode == 1 and "listening" not in res.stderr, res.stderr
     (line,) = res.stderr.strip().splitlines()
-    assert "no directory" in line and "HF_HUB_OFFLINE" in line
+    # the hub is off (export extra installed) or there is no exporter here (runtime-only install)
+    assert "no directory" in line and ("HF_HUB_OFFLINE" in line or "export extra" in line), line
     assert not (tmp_path / "cache").exists()

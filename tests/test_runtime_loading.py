@@ -14,6 +14,7 @@ from longformer2vec import ExportUnavailableError, Longformer2Vec, ModelLoadErro
 from longformer2vec.batching import pad_batch, split_long
 from longformer2vec.common import mean_pooling, normalize
 from longformer2vec.hub import cache_key, default_cache_dir, resolve_model
+from longformer2vec.hub_probe import hub_problem
 from longformer2vec.models import card_path, default_card
 from tests.helpers_runtime import stub_graph_path, train_roberta_style_tokenizer, write_stub_model_dir
 
@@ -22,7 +23,7 @@ def _fake_exporter(monkeypatch: pytest.MonkeyPatch, export_model) -> None:
     """The exporter replaced by ``export_model``, and the hub taken as reachable."""
     from longformer2vec import hub
 
-    monkeypatch.setattr(hub, "_exporter", lambda name: export_model)
+    monkeypatch.setattr(hub, "_exporter", lambda name, missing_dir=None: export_model)
     monkeypatch.setattr(hub, "hub_problem", lambda name: None)
 
 
@@ -244,8 +245,13 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_offline_hub_id_names_model_and_alternative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without network, a hub id is one error naming the model and the offline route, not a traceback."""
+    """Without network, a hub id is one error naming the model and the offline route, not a traceback
+    (the export extra taken as installed, which the torch-free run has not)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _fake_exporter(monkeypatch, None)
+    from longformer2vec import hub
+
+    monkeypatch.setattr(hub, "hub_problem", hub_problem)
     with pytest.raises(ModelLoadError) as info:
         Longformer2Vec("org/not-in-any-cache", cache_dir=tmp_path, precision="fp32")
     message = str(info.value)
