@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The runtime's promise (onnxruntime, numpy and tokenizers; never torch or transformers), checked where it
+# matters: the runtime's tests run in a second environment that has the runtime, its serve and corpus
+# extras and the test tools, and no torch. The tiny exports they need are built first, with torch, by the
+# main environment (its python is $1), and handed over through LONGFORMER2VEC_TEST_EXPORTS.
+# onnx is there for the tests' stub graphs only (tests/helpers_runtime.py builds them with it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+main_python=${1:?usage: .ci/runtime_tests.sh MAIN_ENV_PYTHON}
+
+exports=$(mktemp -d)
+trap 'rm -rf "$exports"' EXIT
+"$main_python" -m tests.helpers_exports "$exports"
+
+python3 -m venv .venv-runtime
+runtime_python=.venv-runtime/bin/python
+"$runtime_python" -m pip install -q --upgrade pip
+"$runtime_python" -m pip install -q --no-cache-dir -e ".[serve,corpus]" pytest httpx openai onnx
+if "$runtime_python" -c "import torch" 2>/dev/null || "$runtime_python" -c "import transformers" 2>/dev/null; then
+    echo "error: torch or transformers is importable in the runtime-only environment" >&2
+    exit 1
+fi
+echo "runtime-only environment: no torch, no transformers"
+
+runtime_tests=(
+    tests/test_runtime_encoder.py tests/test_runtime_loading.py tests/test_runtime_cli.py
+    tests/test_runtime_parity.py tests/test_runtime_env.py tests/test_placement.py
+    tests/test_model_resolution.py tests/test_options.py
+    tests/test_serving.py tests/test_serving_auth.py tests/test_serving_batcher.py
+    tests/test_corpus.py tests/test_corpus_parts.py
+)
+LONGFORMER2VEC_RUNTIME_ONLY=1 LONGFORMER2VEC_TEST_EXPORTS="$exports" \
+    "$runtime_python" -m pytest -q -p no:cacheprovider "${runtime_tests[@]}"
