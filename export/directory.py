@@ -1,7 +1,8 @@
 """Write an exported directory: the files other tools read, the card, the manifest, and the move into
 place (a new directory, or graphs added to an existing export of the same model).
 
-What the files are and contain is :mod:`longformer2vec.contract`'s to say; this module only writes them.
+What the files are is :mod:`longformer2vec.contract`'s to say; this module writes them (JSON
+atomically, the manifest, the graphs an export adds to an earlier one).
 """
 
 from __future__ import annotations
@@ -9,7 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 import time
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +20,45 @@ from ..contract import (
     CARD_FILE,
     CONFIG_FILE,
     MANIFEST_FILE,
+    PRECISIONS,
     TOKENIZER_FILE,
+    GraphEntry,
     Manifest,
-    consumer_files,
-    merge_graphs,
     read_manifest,
-    write_consumer_files,
-    write_manifest,
 )
 from ..errors import ModelLoadError
+from .consumer_files import consumer_files
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON under a temporary name and rename it into place, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_manifest(manifest: Manifest) -> None:
+    write_json_atomic(manifest.path, manifest.to_json())
+
+
+def write_consumer_files(model_dir: Path, files: Mapping[str, Any]) -> None:
+    for relative, data in files.items():
+        write_json_atomic(model_dir / relative, data)
+
+
+def merge_graphs(existing: Iterable[GraphEntry], new: Iterable[GraphEntry]) -> list[GraphEntry]:
+    """The graphs of a directory after an export adds ``new``: one per (precision, global tokens), the
+    newer winning, in a stable order (plain before global, fp32, int8, fp16)."""
+    by_key = {(g.precision, g.global_tokens): g for g in existing}
+    by_key.update({(g.precision, g.global_tokens): g for g in new})
+    return sorted(by_key.values(), key=lambda g: (g.global_tokens, PRECISIONS.index(g.precision)))
 
 
 def card_text(model_id: str, vector_length: int) -> str:

@@ -24,7 +24,8 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from ..common import content_span, graph_feeds, mean_pooling, pad_batch, token_budget_batches
+from ..batching import content_span, pad_batch, token_budget_batches
+from ..common import graph_feeds, mean_pooling
 from ..contract import ATTENTION_MASK, GLOBAL_ATTENTION_MASK, INPUT_IDS, SENTENCE_EMBEDDING
 from ..errors import ParityError
 from ..tables import format_ranking_table
@@ -294,8 +295,8 @@ class RankingCheck:
     returns the manifest rows) and then held to :data:`RANKING_THRESHOLDS` (:meth:`check`)."""
 
     def __init__(self, hf_model, tokenizer, global_tokens: bool = True, progress=print) -> None:
-        from . import runtime_tokenizer
         from .model import max_length
+        from .pipeline import runtime_tokenizer
 
         config = hf_model.config
         backend = runtime_tokenizer(tokenizer)

@@ -23,6 +23,7 @@ from .contract import (
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
+from .options import OptionError
 from .tables import format_parity_table, format_ranking_table
 from .text import check_text
 
@@ -60,18 +61,29 @@ def _summary(manifest: Manifest) -> str:
     return "\n".join(lines)
 
 
+def _measured(graph: GraphEntry, label: str) -> str:
+    """What a recorded table measures, said in its title: the graph itself, the fp32 trace an int8 or
+    fp16 graph was converted from, or an int8 recipe the exporter tried and refused."""
+    if label.split()[0] != graph.precision:
+        return f"the fp32 source of {graph.file} ({label}), not {graph.file} itself"
+    kept = (graph.quantization or {}).get("name")
+    if graph.precision == "int8" and kept and kept not in label.split():
+        return f"a refused candidate for {graph.file} ({label}), not the graph kept"
+    return f"{graph.file} ({label})"
+
+
 def _parity_tables(manifest: Manifest) -> str:
     """The exporter's figures per graph: parity (its fp32 trace, then the graph), then for int8 and fp16
-    graphs the ranking figures."""
+    graphs the ranking figures; each title says which graph the table measures."""
     tables = []
     for graph in manifest.graphs:
         for label, rows in (graph.parity or {}).items():
-            title = f"{graph.file}: {label}"
+            title = _measured(graph, label)
             tables.append(
                 format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
             )
         for label, rows in (graph.ranking or {}).items():
-            tables.append(format_ranking_table(rows, f"{graph.file}: {label}"))
+            tables.append(format_ranking_table(rows, _measured(graph, label)))
     return "\n\n".join(tables) or "parity: (none recorded)"
 
 
@@ -122,10 +134,12 @@ def _cmd_embed(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    """Every argument is checked (exit 2, one line) and the port bound (exit 1) before the model loads."""
+    """Every argument is checked (exit 2, one line), the model resolved to an exported directory (exit 1)
+    and the port bound (exit 1) before the model loads."""
     import os
 
-    from .hub import looks_like_hub_id
+    from .hub import looks_like_hub_id, resolve_model
+    from .placement import expected_device, preferred_precision
     from .serving.config import ServeConfig, api_key_from
 
     try:
@@ -146,7 +160,14 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if not model.strip() or (not Path(model).expanduser().exists() and not looks_like_hub_id(model)):
         print(f"error: --model {model!r}: no such directory, and not a hub id", file=sys.stderr)
         return 2
-    return serve(config)
+    # A name that is no export (a damaged directory, a hub id out of reach) fails here, before the
+    # server listens, instead of answering 'loading' while it fails in the background.
+    directory = resolve_model(
+        config.model,
+        precision=lambda: config.precision or preferred_precision(expected_device(None)),
+        global_tokens=config.global_attention != "none",
+    )
+    return serve(dataclasses.replace(config, model=str(directory)))
 
 
 def _one_line_errors(parser: argparse.ArgumentParser) -> None:
@@ -252,7 +273,10 @@ def _cmd_encode(args: argparse.Namespace) -> int:
     try:
         result = corpus.encode_corpus(model, args.input, args.output, **dataclasses.asdict(options))
     except KeyboardInterrupt:
-        print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
+        if any(corpus.parts_dir(Path(args.output)).glob("part-*.parquet")):
+            print(f"interrupted; rerun the same command to resume {args.output}", file=sys.stderr)
+        else:
+            print("interrupted before any part was committed; nothing was kept", file=sys.stderr)
         return 130
     except OSError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -266,6 +290,16 @@ def _field_list(text: str) -> tuple[str, ...]:
     if not all(names):
         raise argparse.ArgumentTypeError(f"comma-separated field names, got {text!r}")
     return names
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def _precision_list(text: str) -> str:
@@ -357,10 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--id-field", default=None, help="JSONL field / Parquet column with the id (default: row number)"
     )
-    p.add_argument("--batch-size", type=positive_int, default=8, help="rows per ONNX run (default 8)")
+    p.add_argument("--batch-size", type=int, default=8, help="rows per ONNX run (default 8)")
     p.add_argument(
         "--max-batch-tokens",
-        type=positive_int,
+        type=int,
         default=None,
         help=f"padded tokens per ONNX run (default {_MAX_BATCH_TOKENS_DEFAULT})",
     )
@@ -371,7 +405,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="input rows per committed part: the unit of resume and of memory (default 1024)",
     )
     p.add_argument(
-        "--chunk-size", type=positive_int, default=64, help="documents per encode call (default 64)"
+        "--part-seconds",
+        type=_seconds,
+        default=60.0,
+        help="also commit a part at the end of the first chunk after this many seconds since the last "
+        "commit, so a kill loses at most about this much work on a slow model; 0: after every chunk "
+        "(default 60)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=64,
+        help="input rows per encode call (at most that many documents; default 64)",
     )
     p.add_argument(
         "--on-bad-row",
@@ -387,10 +432,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; library errors become a one-line message and exit code 1 (no traceback)."""
+    """Entry point; a bad option value is a one-line usage error (exit 2), library errors a one-line
+    message and exit code 1 (no traceback)."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
+    except OptionError as exc:
+        print(f"error: {exc.flag()}", file=sys.stderr)
+        return 2
     except Longformer2VecError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -1,5 +1,5 @@
-"""The options every command that embeds shares (`embed`, `encode`, `serve`): declared once here, turned
-into a `Longformer2Vec` once here."""
+"""The flags every command that embeds shares (`embed`, `encode`, `serve`), declared once here; their
+values are checked once, by :class:`.options.ModelOptions`, which the commands build from them."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any
 
-from .contract import POOLINGS, PRECISIONS
-from .hub import GLOBAL_ATTENTIONS
+from .contract import PRECISIONS
+from .options import GLOBAL_ATTENTIONS, POOLINGS, ModelOptions
 
 
 def positive_int(text: str) -> int:
@@ -21,10 +21,10 @@ def positive_int(text: str) -> int:
 def add_model_arguments(
     parser: argparse.ArgumentParser,
     normalize_help: str = "L2-normalize the vectors",
-    count: Callable[[str], int] = positive_int,
+    count: Callable[[str], int] = int,
 ) -> None:
     """``--model``, ``--precision``, ``--pooling``, ``--global-attention``, ``--normalize``, ``--threads``
-    (parsed by ``count``: ``serve`` checks its numbers itself, to name every bad one the same way)."""
+    (parsed by ``count``; its range is :class:`.options.ModelOptions`' to check, which names the flag)."""
     parser.add_argument("--model", required=True, help="exported model directory or hub id")
     parser.add_argument(
         "--precision",
@@ -50,20 +50,8 @@ def add_model_arguments(
     )
 
 
-def model_from_args(args: Any, **overrides: Any):
-    """The `Longformer2Vec` the shared options describe; ``args`` is argparse's namespace or any object
-    with the same attribute names (the server's config). ``batch_size``/``max_batch_tokens`` when present."""
+def model_from_args(args: argparse.Namespace, **overrides: Any):
+    """The `Longformer2Vec` the parsed flags describe (``overrides`` replace options, e.g. ``normalize``)."""
     from .encoder import Longformer2Vec
 
-    options: dict[str, Any] = {
-        "precision": args.precision,
-        "pooling": args.pooling,
-        "global_attention": args.global_attention,
-        "normalize": args.normalize,
-        "intra_op_num_threads": args.threads,
-    }
-    for name in ("batch_size", "max_batch_tokens"):
-        if getattr(args, name, None) is not None:
-            options[name] = getattr(args, name)
-    options.update(overrides)
-    return Longformer2Vec(args.model, **options)
+    return Longformer2Vec.from_options(ModelOptions.from_namespace(args, **overrides))

@@ -1,8 +1,9 @@
 """The exported model directory: which files it holds, what `manifest.json` says, what each graph takes.
 
-This module is the one place that defines the directory. The exporter writes it with these names and
-builders, the runtime reads it with :func:`load_model_dir`, and the tests build their fixtures with the
-same functions. It imports neither torch nor transformers.
+This module is the one place that defines the directory: its file names, the manifest and what each
+graph takes, and the reader (:func:`load_model_dir`). The exporter writes it with these names
+(:mod:`longformer2vec.export.directory`, :mod:`longformer2vec.export.consumer_files`). It imports
+neither torch nor transformers.
 
 A directory (``format_version`` 2) follows the layout the ONNX embedding repositories on the Hugging Face
 hub use, so sentence-transformers, optimum, fastembed and transformers.js load it as it is::
@@ -12,10 +13,10 @@ hub use, so sentence-transformers, optimum, fastembed and transformers.js load i
     tokenizer.json              Hugging Face tokenizers file: no padding or truncation; its post-processor
                                 adds the special tokens (``<s> ... </s>``)
     tokenizer_config.json       tokenizer class, special tokens, ``model_max_length`` = the graph's
-                                longest input (:func:`tokenizer_config`)
+                                longest input (:func:`longformer2vec.export.consumer_files.tokenizer_config`)
     special_tokens_map.json
     modules.json, sentence_bert_config.json, 1_Pooling/config.json
-                                sentence-transformers: the model, then mean pooling (:func:`sentence_transformers_files`)
+                                sentence-transformers: the model, then mean pooling (:func:`longformer2vec.export.consumer_files.sentence_transformers_files`)
     card.md                     VectorHub model card
     onnx/model.onnx             fp32 graph         onnx/model_global.onnx        fp32, takes global tokens
     onnx/model_int8.onnx        int8 graph         onnx/model_global_int8.onnx   int8, takes global tokens
@@ -35,9 +36,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -290,7 +289,8 @@ def verify_graph(entry: GraphEntry, manifest_path: Path) -> None:
         raise ModelLoadError(f"graph file {entry.path} listed in {manifest_path} does not exist")
     if not entry.sha256:
         raise ModelLoadError(
-            f"{manifest_path} has no sha256 for {entry.file}; pass verify_hash=False to skip"
+            f"{manifest_path} has no sha256 for {entry.file}, so the graph cannot be checked; "
+            "export the model again"
         )
     actual = sha256_file(entry.path)
     if actual.lower() != str(entry.sha256).lower():
@@ -314,130 +314,3 @@ def load_model_dir(path: str | Path, verify_hash: bool = True) -> Manifest:
         elif not entry.path.is_file():
             raise ModelLoadError(f"graph file {entry.path} listed in {manifest.path} does not exist")
     return manifest
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    """Write JSON under a temporary name and rename it into place, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as fh:
-            fh.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def write_manifest(manifest: Manifest) -> None:
-    write_json_atomic(manifest.path, manifest.to_json())
-
-
-# ---------------------------------------------------------------- files for other tools
-
-SPECIAL_TOKEN_KEYS = (
-    "bos_token",
-    "eos_token",
-    "unk_token",
-    "sep_token",
-    "pad_token",
-    "cls_token",
-    "mask_token",
-)
-
-
-def tokenizer_class(tokenizer_json: Mapping[str, Any]) -> str:
-    """The ``tokenizer_class`` every consumer loads for a ``tokenizer.json``: byte-level BPE (RoBERTa,
-    Longformer) -> ``RobertaTokenizer``, WordPiece -> ``BertTokenizer``, else the generic fast class."""
-    model_type = (tokenizer_json.get("model") or {}).get("type")
-    if model_type == "WordPiece":
-        return "BertTokenizer"
-    if model_type == "BPE" and "ByteLevel" in json.dumps(tokenizer_json.get("pre_tokenizer")):
-        return "RobertaTokenizer"
-    return "PreTrainedTokenizerFast"
-
-
-def _find_component(component: Any, kind: str) -> dict[str, Any] | None:
-    """A normalizer / pre-tokenizer of ``kind`` inside a (possibly ``Sequence``) component."""
-    if not isinstance(component, dict):
-        return None
-    if component.get("type") == kind:
-        return component
-    for key in ("normalizers", "pretokenizers", "pre_tokenizers"):
-        for child in component.get(key) or ():
-            found = _find_component(child, kind)
-            if found is not None:
-                return found
-    return None
-
-
-def tokenizer_config(
-    tokenizer_json: Mapping[str, Any], special_tokens: Mapping[str, str], max_length: int
-) -> dict[str, Any]:
-    """`tokenizer_config.json`: a class transformers 4.x and 5.x, transformers.js and fastembed all load,
-    the special tokens (the pad token included: consumers pad batches), and ``model_max_length`` equal
-    to the graph's longest input. The class-specific flags repeat what ``tokenizer.json`` does, because
-    transformers' RoBERTa and BERT tokenizers rebuild their pre-tokenizer or normalizer from these flags."""
-    cls = tokenizer_class(tokenizer_json)
-    config: dict[str, Any] = {"tokenizer_class": cls, "model_max_length": int(max_length)}
-    config.update({k: special_tokens[k] for k in SPECIAL_TOKEN_KEYS if special_tokens.get(k)})
-    config["clean_up_tokenization_spaces"] = False
-    if cls == "RobertaTokenizer":
-        byte_level = _find_component(tokenizer_json.get("pre_tokenizer"), "ByteLevel") or {}
-        config["add_prefix_space"] = bool(byte_level.get("add_prefix_space", False))
-        processor = tokenizer_json.get("post_processor") or {}
-        config["trim_offsets"] = bool(processor.get("trim_offsets", True))
-    elif cls == "BertTokenizer":
-        normalizer = _find_component(tokenizer_json.get("normalizer"), "BertNormalizer") or {}
-        config["do_lower_case"] = bool(normalizer.get("lowercase", False))
-        config["strip_accents"] = normalizer.get("strip_accents")
-        config["tokenize_chinese_chars"] = bool(normalizer.get("handle_chinese_chars", True))
-    return config
-
-
-def sentence_transformers_files(vector_length: int, max_length: int) -> dict[str, Any]:
-    """sentence-transformers' module files: the model's ``last_hidden_state``, then a mean over real
-    tokens (what ``sentence_embedding`` and VectorHub's ``encode`` compute), up to ``max_length`` tokens."""
-    return {
-        SENTENCE_TRANSFORMERS_MODULES_FILE: [
-            {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-            {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
-        ],
-        SENTENCE_TRANSFORMERS_CONFIG_FILE: {"max_seq_length": int(max_length), "do_lower_case": False},
-        POOLING_CONFIG_FILE: {
-            "word_embedding_dimension": int(vector_length),
-            "pooling_mode_cls_token": False,
-            "pooling_mode_mean_tokens": True,
-            "pooling_mode_max_tokens": False,
-            "pooling_mode_mean_sqrt_len_tokens": False,
-            "pooling_mode_weightedmean_tokens": False,
-            "pooling_mode_lasttoken": False,
-            "include_prompt": True,
-        },
-    }
-
-
-def consumer_files(
-    tokenizer_json: Mapping[str, Any], special_tokens: Mapping[str, str], vector_length: int, max_length: int
-) -> dict[str, Any]:
-    """Every JSON file other tools read, by relative path (``config.json`` aside: it is the model's own)."""
-    special = {k: special_tokens[k] for k in SPECIAL_TOKEN_KEYS if special_tokens.get(k)}
-    return {
-        TOKENIZER_CONFIG_FILE: tokenizer_config(tokenizer_json, special, max_length),
-        SPECIAL_TOKENS_MAP_FILE: special,
-        **sentence_transformers_files(vector_length, max_length),
-    }
-
-
-def write_consumer_files(model_dir: Path, files: Mapping[str, Any]) -> None:
-    for relative, data in files.items():
-        write_json_atomic(model_dir / relative, data)
-
-
-def merge_graphs(existing: Iterable[GraphEntry], new: Iterable[GraphEntry]) -> list[GraphEntry]:
-    """The graphs of a directory after an export adds ``new``: one per (precision, global tokens), the
-    newer winning, in a stable order (plain before global, fp32, int8, fp16)."""
-    by_key = {(g.precision, g.global_tokens): g for g in existing}
-    by_key.update({(g.precision, g.global_tokens): g for g in new})
-    return sorted(by_key.values(), key=lambda g: (g.global_tokens, PRECISIONS.index(g.precision)))

@@ -16,25 +16,17 @@ from tokenizers import Encoding, Tokenizer
 from .batching import RowRunner, combine_rows, split_into_rows
 from .card import ModelDefinition, definition_for
 from .common import normalize as l2_normalize
-from .contract import DEFAULT_MODEL, POOLINGS, GraphEntry, Manifest, load_model_dir, verify_graph
-from .contract import PRECISIONS as GRAPH_PRECISIONS
+from .contract import DEFAULT_MODEL, GraphEntry, Manifest, load_model_dir, verify_graph
 from .errors import ModelLoadError
-from .hub import (
-    CPU_PRECISION_ORDER,
-    CUDA_PRECISION_ORDER,
-    GLOBAL_ATTENTIONS,
-    choose_graph,
-    default_cache_dir,
-    resolve_model,
-)
+from .hub import default_cache_dir, resolve_model
+from .options import GLOBAL_ATTENTIONS, POOLINGS, PRECISIONS, ModelOptions, OptionError, check_count
+from .placement import expected_device, place, preferred_precision
 from .session import (
     OnnxSession,
     ProviderSpec,
     default_providers,
     optimized_graph_path,
     session_providers,
-    wants_memory_pattern,
-    will_use_cpu_only,
 )
 from .text import check_text, check_texts
 
@@ -42,19 +34,8 @@ __all__ = ["DEFAULT_MODEL", "GLOBAL_ATTENTIONS", "POOLINGS", "PRECISIONS", "Long
 
 log = logging.getLogger("longformer2vec")
 
-PRECISIONS = (None, *GRAPH_PRECISIONS)  # None: int8 on the CPU, fp16 on CUDA, else what the directory has
 CPU_MAX_BATCH_TOKENS = 2048
 GPU_MAX_BATCH_TOKENS = 8192
-
-
-def _check_int(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_choice(name: str, value: object, allowed: Sequence[object]) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
 def default_max_batch_tokens(providers: Sequence[str]) -> int:
@@ -84,9 +65,10 @@ class Longformer2Vec:
 
     Behaviour worth knowing:
 
-    * The graph: `precision` if given, else int8 when only the CPU runs the session, fp16 on CUDA, else
-      what the directory holds (:func:`.hub.choose_graph`); the choice is logged and kept in
-      :attr:`graph`. `global_attention="cls"` needs a graph exported with global tokens.
+    * The graph: `precision` if given, else int8 when the session runs on the CPU, fp16 on CUDA, else
+      what the directory holds (:mod:`.placement`). The device is the one the session really got: a
+      CUDA request that ends on the CPU runs the CPU's graph, with one warning. The choice is logged and
+      kept in :attr:`graph`. `global_attention="cls"` needs a graph exported with global tokens.
     * Every text is tokenized with the model's special tokens, so `""` embeds just the specials
       (e.g. `<s></s>`): a real, deterministic vector, not a placeholder.
     * Texts longer than `max_length` tokens are never truncated: they are split into overlapping
@@ -124,33 +106,89 @@ class Longformer2Vec:
         cache_dir: str | os.PathLike[str] | None = None,
         optimized_cache: bool = False,
     ) -> None:
-        _check_choice("pooling", pooling, POOLINGS)
-        _check_choice("global_attention", global_attention, GLOBAL_ATTENTIONS)
-        _check_choice("precision", precision, PRECISIONS)
-        _check_int("batch_size", batch_size, minimum=1)
-        if max_batch_tokens is not None:
-            _check_int("max_batch_tokens", max_batch_tokens, minimum=1)
-        if chunk_overlap is not None:
-            _check_int("chunk_overlap", chunk_overlap, minimum=0)
-        self.model_name = str(model_name)
-        self.pooling = pooling
-        self.global_attention = global_attention
-        self.normalize = bool(normalize)
-        self.batch_size = batch_size
-        cpu_only = will_use_cpu_only(providers)
-        device_precision = (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
+        try:
+            options = ModelOptions(
+                model=model_name,  # type: ignore[arg-type]
+                precision=precision,
+                pooling=pooling,
+                global_attention=global_attention,
+                normalize=normalize,
+                threads=intra_op_num_threads,
+                batch_size=batch_size,
+                max_batch_tokens=max_batch_tokens,
+                chunk_overlap=chunk_overlap,
+            )
+        except OptionError as exc:
+            if exc.name != "threads":
+                raise
+            raise OptionError("intra_op_num_threads", exc.problem) from None
+        self._load(options, providers, session_options, use_io_binding, cache_dir, optimized_cache)
+
+    @classmethod
+    def from_options(cls, options: ModelOptions, **session: Any) -> Longformer2Vec:
+        """The model ``options`` (already validated) describe; ``session`` takes the keyword arguments
+        that are no model options (``providers``, ``session_options``, ``use_io_binding``,
+        ``cache_dir``, ``optimized_cache``). The CLI and the server build their models this way."""
+        model = cls.__new__(cls)
+        model._load(
+            options,
+            session.pop("providers", None),
+            session.pop("session_options", None),
+            session.pop("use_io_binding", False),
+            session.pop("cache_dir", None),
+            session.pop("optimized_cache", False),
+        )
+        if session:
+            raise TypeError(f"from_options() got unexpected keyword arguments {sorted(session)}")
+        return model
+
+    def _load(
+        self,
+        options: ModelOptions,
+        providers: Sequence[ProviderSpec] | None,
+        session_options: Any,
+        use_io_binding: bool,
+        cache_dir: str | os.PathLike[str] | None,
+        optimized_cache: bool,
+    ) -> None:
+        """Resolve the model, read its directory, place its graph and session (options are checked)."""
+        self.options = options
+        self.model_name = options.model
+        self.pooling = options.pooling
+        self.global_attention = options.global_attention
+        self.normalize = options.normalize
+        self.batch_size = options.batch_size
+        precision, global_attention = options.precision, options.global_attention
+        intra_op_num_threads, max_batch_tokens, chunk_overlap = (
+            options.threads,
+            options.max_batch_tokens,
+            options.chunk_overlap,
+        )
         self._model_dir = resolve_model(
-            model_name, precision or device_precision, cache_dir, global_tokens=global_attention != "none"
+            options.model,
+            cache_dir,
+            precision=lambda: precision or preferred_precision(expected_device(providers)),
+            global_tokens=options.global_tokens,
         )
         self._manifest = load_model_dir(self._model_dir, verify_hash=False)
-        self._graph = choose_graph(self._manifest, precision, global_attention, cpu_only)
-        verify_graph(self._graph, self._manifest.path)
-        log.info("%s: using %s (%s)", self._model_dir, self._graph.file, self._graph.name)
         self.chunk_overlap = self._manifest.chunk_overlap if chunk_overlap is None else chunk_overlap
         self._tokenizer = load_tokenizer(self._manifest.tokenizer_path)
-        self._session = self._open_session(
-            providers, session_options, intra_op_num_threads, use_io_binding, optimized_cache, cache_dir
-        )
+
+        def open_session(graph: GraphEntry, chosen: list[ProviderSpec] | None, memory_pattern: bool):
+            return self._open_session(
+                graph,
+                chosen,
+                memory_pattern,
+                session_options,
+                intra_op_num_threads,
+                use_io_binding,
+                optimized_cache,
+                cache_dir,
+            )
+
+        placement = place(self._manifest, precision, global_attention, providers, open_session)
+        self._graph, self._session = placement.graph, placement.session
+        log.info("%s: using %s (%s)", self._model_dir, self._graph.file, self._graph.name)
         self.max_batch_tokens = (
             default_max_batch_tokens(self.providers) if max_batch_tokens is None else max_batch_tokens
         )
@@ -160,33 +198,37 @@ class Longformer2Vec:
             pad_token_id=self._manifest.pad_token_id,
             max_length=self.max_length,
             vector_length=self.vector_length,
-            pooling=pooling,
+            pooling=self.pooling,
             global_attention=global_attention,
         )
         self.definition: ModelDefinition = definition_for(self._manifest)
 
     def _open_session(
         self,
+        graph: GraphEntry,
         providers: Sequence[ProviderSpec] | None,
+        memory_pattern: bool,
         session_options: Any,
         intra_op_num_threads: int | None,
         use_io_binding: bool,
         optimized_cache: bool,
         cache_dir: str | os.PathLike[str] | None,
     ) -> OnnxSession:
-        providers = session_providers(self._graph, providers)
+        """Check one graph (file present, sha256 as the manifest says) and open a session on it."""
+        verify_graph(graph, self._manifest.path)
+        providers = session_providers(graph, providers)
         optimized = None
-        if optimized_cache and self._graph.sha256:
+        if optimized_cache and graph.sha256:
             root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-            optimized = optimized_graph_path(root, self._graph.sha256, providers or default_providers())
+            optimized = optimized_graph_path(root, graph.sha256, providers or default_providers())
         return OnnxSession(
-            self._graph.path,
+            graph.path,
             providers=providers,
             session_options=session_options,
             intra_op_num_threads=intra_op_num_threads,
             use_io_binding=use_io_binding,
             optimized_cache=optimized,
-            memory_pattern=wants_memory_pattern(self._graph, providers),
+            memory_pattern=memory_pattern,
         )
 
     # --------------------------------------------------------------- properties
@@ -237,7 +279,7 @@ class Longformer2Vec:
         """Embed one string (-> list[float]) or a list of strings (-> list[list[float]], via bulk_encode)."""
         if isinstance(text, (list, tuple)):
             return self.bulk_encode(list(text))
-        return self.encode_numpy([check_text(text, "text")])[0].tolist()
+        return self._embed([check_text(text, "text")])[0][0].tolist()
 
     def bulk_encode(self, texts: list[str], batch_size: int | None = None) -> list[list[float]]:
         """Embed many strings; output order matches input order."""
@@ -245,7 +287,7 @@ class Longformer2Vec:
 
     def encode_numpy(self, texts: Iterable[str], batch_size: int | None = None) -> np.ndarray:
         """Core embedding path: float32 array [len(texts), vector_length]."""
-        return self.encode_numpy_with_token_counts(texts, batch_size)[0]
+        return self._embed(check_texts(texts), batch_size)[0]
 
     embed = encode_numpy
 
@@ -254,8 +296,11 @@ class Longformer2Vec:
     ) -> tuple[np.ndarray, np.ndarray]:
         """`encode_numpy` plus each text's token count (specials included, before windowing), from the
         same tokenization as the vectors, so corpus tools report tokens/s without tokenizing twice."""
-        items = check_texts(texts)
-        encodings = self._tokenizer.encode_batch(items) if items else []
+        return self._embed(check_texts(texts), batch_size)
+
+    def _embed(self, texts: list[str], batch_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Texts already checked -> (vectors, token counts), each text tokenized once."""
+        encodings = self._tokenizer.encode_batch(texts) if texts else []
         counts = np.array([len(enc.ids) for enc in encodings], dtype=np.int64)
         return self.encode_encodings(encodings, batch_size), counts
 
@@ -266,8 +311,7 @@ class Longformer2Vec:
         """
         if not encodings:
             return np.zeros((0, self.vector_length), dtype=np.float32)
-        size = self.batch_size if batch_size is None else batch_size
-        _check_int("batch_size", size, minimum=1)
+        size = self.batch_size if batch_size is None else check_count("batch_size", batch_size, 1)
         rows = split_into_rows(encodings, self.max_length, self.chunk_overlap)
         out = combine_rows(rows, self._rows.run(rows, size, self.max_batch_tokens), len(encodings))
         return l2_normalize(out) if self.normalize else out

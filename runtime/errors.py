@@ -22,13 +22,15 @@ class CorpusError(Longformer2VecError):
 class ExportUnavailableError(Longformer2VecError):
     """A hub model needs exporting but the optional export dependencies (torch, transformers) are missing."""
 
-    def __init__(self, model: str, reason: str = "") -> None:
+    def __init__(self, model: str, reason: str = "", missing_dir: str | None = None) -> None:
         from .extras import install_hint
 
         self.model = model
         detail = f" ({reason})" if reason else ""
+        where = f" (there is no directory {missing_dir})" if missing_dir else ""
         super().__init__(
-            f"Model {model!r} has no exported ONNX directory and the export extra is not installed{detail}. "
+            f"Model {model!r} has no exported ONNX directory{where} and the export extra is not installed"
+            f"{detail}. "
             f"Either {install_hint('export')}, or export elsewhere with "
             f'`longformer2vec export {model} --output DIR` and load it with Longformer2Vec("DIR").'
         )

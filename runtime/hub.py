@@ -1,18 +1,16 @@
-"""Which model directory and which graph: a model name becomes an exported directory (exported into the
-cache on first use when possible), and a directory's manifest yields the graph a session runs."""
+"""Which model directory: a model name becomes an exported directory (exported into the cache on first
+use when possible). Which graph of it runs is :mod:`.placement`'s to say."""
 
 from __future__ import annotations
 
 import logging
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from .contract import (
     MANIFEST_FILE,
-    PRECISIONS,
-    GraphEntry,
     Manifest,
     graph_file,
     is_model_dir,
@@ -20,14 +18,10 @@ from .contract import (
 )
 from .errors import ExportUnavailableError, ModelLoadError
 from .extras import is_missing
+from .hub_probe import hub_problem
 from .locking import file_lock
 
 log = logging.getLogger("longformer2vec")
-
-GLOBAL_ATTENTIONS = ("none", "cls")
-# What a session prefers when the caller names no precision: int8 on the CPU, fp16 on CUDA.
-CPU_PRECISION_ORDER = ("int8", "fp32", "fp16")
-CUDA_PRECISION_ORDER = ("fp16", "fp32", "int8")
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -71,10 +65,53 @@ def _holds(model_dir: Path, precision: str, global_tokens: bool) -> bool:
         return False
 
 
+WEIGHT_FILES = (
+    "model.safetensors",
+    "pytorch_model.bin",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_checkpoint(local: Path) -> None:
+    """Refuse, in one line, a directory that is neither an export nor a checkpoint the exporter can read:
+    no config.json, or a config.json without weights (a damaged or half-copied export has its config
+    and graphs but no manifest)."""
+    if not (local / "config.json").is_file():
+        raise ModelLoadError(
+            f"{local} is neither an exported longformer2vec directory (no {MANIFEST_FILE}) "
+            "nor a Hugging Face checkpoint (no config.json)"
+        )
+    if not any((local / name).is_file() for name in WEIGHT_FILES):
+        graphs = (local / "onnx").is_dir() or any(local.glob("*.onnx"))
+        looks = "a damaged or partly copied export (ONNX graphs but " if graphs else "no export ("
+        raise ModelLoadError(
+            f"{local} has config.json but no {MANIFEST_FILE} and no weights ({WEIGHT_FILES[0]} or "
+            f"{WEIGHT_FILES[1]}): {looks}no {MANIFEST_FILE}) and no Hugging Face checkpoint; copy or "
+            "export it again"
+        )
+
+
+def _exporter(name: str, missing_dir: str | None = None):
+    """The exporter's entry point, or ExportUnavailableError when the export extra is not installed
+    (checked by finding its modules, so a runtime-only install fails before any probe or lock)."""
+    from importlib.util import find_spec
+
+    try:
+        from longformer2vec.export import export_model
+    except ImportError as exc:
+        raise ExportUnavailableError(name, reason=str(exc), missing_dir=missing_dir) from exc
+    missing = [module for module in ("torch", "transformers", "onnx") if find_spec(module) is None]
+    if missing:
+        raise ExportUnavailableError(name, reason=f"No module named {missing[0]!r}", missing_dir=missing_dir)
+    return export_model
+
+
 def resolve_model(
     model_name: str | os.PathLike[str],
-    precision: str,
     cache_dir: str | Path | None = None,
+    *,
+    precision: str | Callable[[], str] = "fp32",
     global_tokens: bool = False,
 ) -> Path:
     """Return an exported model directory for `model_name`.
@@ -83,71 +120,41 @@ def resolve_model(
     `<cache>/<id with / -> -->`; when that folder lacks the graph asked for (`precision`, and with
     `global_tokens` one that takes `global_attention_mask`), it is exported and added there. This is
     the runtime's one entry point into :mod:`longformer2vec.export` (needs the export extra).
+    `precision` may be a function, asked only when a name is not a directory (the device's preference).
     """
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     local = Path(model_name).expanduser()
     if is_model_dir(local):
         return local
-    if not local.exists() and not looks_like_hub_id(str(model_name)):
-        raise ModelLoadError(f"Model directory not found: {local} (and {str(model_name)!r} is not a hub id)")
-    if local.is_dir() and not (local / "config.json").is_file():
-        raise ModelLoadError(
-            f"{local} is neither an exported longformer2vec directory (no {MANIFEST_FILE}) "
-            "nor a Hugging Face checkpoint (no config.json)"
-        )
+    if callable(precision):
+        precision = precision()
+    name = str(model_name)
+    if not local.exists() and not looks_like_hub_id(name):
+        raise ModelLoadError(f"Model directory not found: {local} (and {name!r} is not a hub id)")
+    if local.is_dir():
+        check_checkpoint(local)
     root = Path(cache_dir).expanduser() if cache_dir is not None else default_cache_dir()
-    target = root / cache_key(str(model_name))
+    target = root / cache_key(name)
     if _holds(target, precision, global_tokens):
         return target
-    try:
-        from longformer2vec.export import export_model  # heavy: torch + transformers
-    except ImportError as exc:
-        raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
+    export_model = _exporter(name, None if local.is_dir() else str(local.absolute()))
+    if not local.is_dir() and (problem := hub_problem(name)) is not None:
+        raise ModelLoadError(
+            f"cannot load model {name!r}: there is no directory {local.absolute()}, and {problem}. Pass "
+            f"an exported directory, or export it where the hub is reachable (`longformer2vec export "
+            f"{name} --output DIR`) and load DIR"
+        )
     with file_lock(root / f".{target.name}.lock"):
         if not _holds(target, precision, global_tokens):  # another process may have finished meanwhile
             log.info("exporting %s (%s) into %s", model_name, precision, target)
             try:
-                export_model(str(model_name), target, precision=precision, global_tokens=global_tokens)
+                export_model(name, target, precision=precision, global_tokens=global_tokens)
             except ModuleNotFoundError as exc:  # export deps imported lazily inside export_model
                 if not is_missing(exc, "export"):
                     raise
-                raise ExportUnavailableError(str(model_name), reason=str(exc)) from exc
+                raise ExportUnavailableError(name, reason=str(exc)) from exc
+            except (OSError, ValueError) as exc:  # transformers' OSError, a model that is no Longformer
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ModelLoadError(f"cannot export {name!r}: {first}") from exc
     if not _holds(target, precision, global_tokens):
         raise ModelLoadError(f"export of {model_name!r} did not produce {target / graph_file(precision)}")
     return target
-
-
-def _export_hint(manifest: Manifest, precision: str, global_tokens: bool) -> str:
-    flags = f"--precision {precision}" + (" --global-tokens" if global_tokens else "")
-    return (
-        f"add it with `longformer2vec export {manifest.model_id} --output {manifest.model_dir} {flags}` "
-        "(exporting into an existing directory adds the graph)"
-    )
-
-
-def choose_graph(
-    manifest: Manifest, precision: str | None, global_attention: str, cpu_only: bool
-) -> GraphEntry:
-    """The graph a session runs: `precision` if given, else the device's preference (int8 on the CPU,
-    fp16 on CUDA) among those present. `global_attention="cls"` needs a graph that takes global tokens;
-    `"none"` prefers one that does not (fewer nodes) and else feeds zeros to one that does."""
-    if global_attention not in GLOBAL_ATTENTIONS:
-        raise ValueError(
-            f"global_attention must be one of {list(GLOBAL_ATTENTIONS)}, got {global_attention!r}"
-        )
-    needs_global = global_attention != "none"
-    usable = [g for g in manifest.graphs if g.global_tokens or not needs_global]
-    if precision is not None:
-        usable = [g for g in usable if g.precision == precision]
-    if not usable:
-        wanted = precision or (CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER)[0]
-        what = f"a {precision or 'any'}-precision graph" + (
-            " that takes global tokens" if needs_global else ""
-        )
-        raise ModelLoadError(
-            f"{manifest.model_dir} has no {what} (it holds: {manifest.graph_summary()}); "
-            f"{_export_hint(manifest, wanted, needs_global)}"
-        )
-    order: Sequence[str] = CPU_PRECISION_ORDER if cpu_only else CUDA_PRECISION_ORDER
-    return min(usable, key=lambda g: (order.index(g.precision), g.global_tokens != needs_global))

@@ -72,10 +72,22 @@ def _provider_name(p: ProviderSpec) -> str:
     return p if isinstance(p, str) else p[0]
 
 
-def will_use_cpu_only(providers: Sequence[ProviderSpec] | None) -> bool:
-    """Whether the session would run on CPU only; used to pick the default precision."""
-    names = [_provider_name(p) for p in (providers or default_providers())]
-    return all(n == CPU for n in names)
+def provider_names(providers: Sequence[ProviderSpec]) -> list[str]:
+    return [_provider_name(p) for p in providers]
+
+
+def device_of(providers: Sequence[ProviderSpec]) -> str:
+    """``"cuda"`` when CUDA runs the graph (the first provider), else ``"cpu"``."""
+    return "cuda" if providers and _provider_name(providers[0]) == CUDA else "cpu"
+
+
+def split_available(providers: Sequence[ProviderSpec]) -> tuple[list[ProviderSpec], list[str]]:
+    """The requested providers this onnxruntime build offers, and the names of those it lacks (ONNX
+    Runtime would drop them with a warning of its own; the runtime says it once, naming both)."""
+    available = set(ort.get_available_providers())
+    kept = [p for p in providers if _provider_name(p) in available]
+    dropped = [_provider_name(p) for p in providers if _provider_name(p) not in available]
+    return kept, dropped
 
 
 def session_providers(
@@ -87,7 +99,7 @@ def session_providers(
     if graph.layout != "fused":
         return None if providers is None else list(providers)
     chosen = list(providers) if providers is not None else default_providers()
-    if will_use_cpu_only(chosen):
+    if device_of(chosen) != "cuda":
         raise ModelLoadError(
             f"{graph.path} is a 'fused' graph (ONNX Runtime's LongformerAttention), which runs on the CUDA "
             f"provider only, and this session would run on {chosen or 'the CPU'}: install longformer2vec-gpu "
@@ -96,11 +108,11 @@ def session_providers(
     return chosen
 
 
-def wants_memory_pattern(graph: GraphEntry, providers: Sequence[ProviderSpec] | None) -> bool:
+def wants_memory_pattern(graph: GraphEntry, device: str) -> bool:
     """ONNX Runtime's memory pattern (buffers planned from earlier runs of a shape), except for graphs
     that take global tokens on the CPU: they size their global slots with TopK, a value that becomes a
     shape, and the planned buffers then grew on repeated long calls (benchmarks/RESULTS.md)."""
-    return not (graph.global_tokens and will_use_cpu_only(providers))
+    return not (graph.global_tokens and device == "cpu")
 
 
 def optimized_graph_path(cache_dir: Path, graph_sha256: str, providers: Sequence[ProviderSpec]) -> Path:
@@ -135,23 +147,25 @@ class OnnxSession:
         self.requested_providers = list(providers) if providers is not None else default_providers()
         # Our own options only: a caller's session_options may ask for other optimization levels.
         self.optimized_cache = optimized_cache if session_options is None else None
+        # Why the session runs elsewhere than asked (None when it runs where asked): the caller that chose
+        # the graph for the asked device decides again from :attr:`providers` and says so once.
+        self.fallback: str | None = None
         try:
             self.session = self._create_cached(graph_path, options, self.requested_providers)
-        except ModelLoadError:
+        except ModelLoadError as exc:
             if providers is not None or self.requested_providers == [CPU]:
                 raise
-            # onnxruntime-gpu without a usable device: the default choice falls back to the CPU, loudly.
-            warnings.warn(
-                f"could not start {self.requested_providers[0]}; running {graph_path} on the CPU",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            # onnxruntime-gpu without a usable device: the default choice falls back to the CPU.
+            self.fallback = f"{self.requested_providers[0]} could not start ({str(exc).splitlines()[0]})"
             self.session = self._create(graph_path, options, [CPU])
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
         if any(name not in self.output_names for name in GRAPH_OUTPUTS):
             raise ModelLoadError(f"{graph_path} outputs {self.output_names}, expected {list(GRAPH_OUTPUTS)}")
-        self.device = "cuda" if self.providers[0] == CUDA else "cpu"
+        self.device = device_of(self.providers)
+        if self.fallback is None and self.providers[0] != _provider_name(self.requested_providers[0]):
+            # ORT drops a provider that fails to start (onnxruntime-gpu without CUDA) and goes on
+            self.fallback = f"{_provider_name(self.requested_providers[0])} did not start"
         self.device_id = self._device_id()
         # Off unless asked for: on CUDA it measured no faster (benchmarks/RESULTS.md, CUDA section);
         # fetching only the pooled output is what saves the copy.

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers_exports import export_tiny_fp32, export_tiny_int8, make_tiny_hf, prebuilt
 from tests.helpers_runtime import write_stub_model_dir
 
 
@@ -15,6 +16,7 @@ def _private_cache(tmp_path_factory: pytest.TempPathFactory):
     """Keep the runtime's caches (exports, optimized graphs) out of the user's home during tests."""
     mp = pytest.MonkeyPatch()
     mp.setenv("LONGFORMER2VEC_CACHE", str(tmp_path_factory.mktemp("cache")))
+    mp.setenv("HF_HUB_OFFLINE", "1")  # no test reaches the network; the hub probe tests undo this
     yield
     mp.undo()
 
@@ -34,47 +36,25 @@ def stub_table(stub_dir: Path) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def tiny_hf(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from longformer2vec.export.synthetic import make_random_longformer
-
-    return make_random_longformer(tmp_path_factory.mktemp("hf") / "tiny", "tiny", attention_window=[8, 4, 8])
-
-
-@pytest.fixture(scope="session")
-def tiny_fp32_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The CPU layout (per-head attention chains), which a model this narrow only gets when asked, with
-    both graphs (plain, and one that takes global tokens): the parity tests against HF run on it; the
-    int8 export below keeps the automatic (GPU) layout and the default (plain) graph only."""
-    from longformer2vec.export import export_model
-
-    return export_model(
-        str(tiny_hf),
-        tmp_path_factory.mktemp("onnx") / "fp32",
-        precision="fp32",
-        layout="cpu",
-        global_tokens=True,
-    )
+    """The checkpoint itself: needs torch (tests on it skip in CI's torch-free run)."""
+    pytest.importorskip("torch")
+    return make_tiny_hf(tmp_path_factory.mktemp("hf") / "tiny")
 
 
 @pytest.fixture(scope="session")
-def tiny_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Exported through the CLI, as a user would."""
-    import subprocess
-    import sys
+def tiny_fp32_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """fp32, CPU layout, plain and global-token graphs (:func:`tests.helpers_exports.export_tiny_fp32`);
+    prebuilt where ``LONGFORMER2VEC_TEST_EXPORTS`` says (the torch-free run)."""
+    found = prebuilt("fp32")
+    if found is not None:
+        return found
+    return export_tiny_fp32(request.getfixturevalue("tiny_hf"), tmp_path_factory.mktemp("onnx") / "fp32")
 
-    out = tmp_path_factory.mktemp("onnx") / "int8"
-    cmd = [
-        sys.executable,
-        "-m",
-        "longformer2vec",
-        "export",
-        str(tiny_hf),
-        "--output",
-        str(out),
-        "--precision",
-        "int8",
-    ]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
-    assert "parity int8" in res.stderr and "graphs:         int8" in res.stdout
-    assert "onnx/model_int8.onnx: int8, recipe all-linear; layout gpu" in res.stdout
-    return out
+
+@pytest.fixture(scope="session")
+def tiny_int8_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Path:
+    """int8 through the CLI (:func:`tests.helpers_exports.export_tiny_int8`); prebuilt likewise."""
+    found = prebuilt("int8")
+    if found is not None:
+        return found
+    return export_tiny_int8(request.getfixturevalue("tiny_hf"), tmp_path_factory.mktemp("onnx") / "int8")

@@ -16,7 +16,8 @@ from onnx import TensorProto, helper, numpy_helper
 from tokenizers import Tokenizer
 
 from longformer2vec import contract
-from longformer2vec.export import synthetic
+from longformer2vec.export import directory, synthetic
+from longformer2vec.export.consumer_files import consumer_files
 
 BOS, PAD, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -164,8 +165,8 @@ def write_stub_model_dir(
         )
     specials = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
     tokenizer_json = json.loads((out / contract.TOKENIZER_FILE).read_text(encoding="utf-8"))
-    contract.write_consumer_files(out, contract.consumer_files(tokenizer_json, specials, HIDDEN, max_length))
-    contract.write_manifest(
+    directory.write_consumer_files(out, consumer_files(tokenizer_json, specials, HIDDEN, max_length))
+    directory.write_manifest(
         contract.Manifest(
             path=out / contract.MANIFEST_FILE,
             format_version=contract.FORMAT_VERSION,

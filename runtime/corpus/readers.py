@@ -127,10 +127,18 @@ def _lines(f: BinaryIO) -> Iterator[tuple[int, bytes]]:
         yield number, raw[len(BOM_UTF8) :] if number == 1 and raw.startswith(BOM_UTF8) else raw
 
 
+def _utf8_error(exc: UnicodeDecodeError) -> str:
+    return f"not valid UTF-8 ({exc.reason} at byte {exc.start} of the line)"
+
+
 def _jsonl_row(number: int, raw: bytes, text_field: str, id_field: str | None, keep: Sequence[str]) -> Row:
     try:
-        obj = json.loads(raw)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        line = raw.decode("utf-8")  # JSON lines are UTF-8; json.loads would guess another encoding
+    except UnicodeDecodeError as exc:
+        return Row(number, None, None, _utf8_error(exc))
+    try:
+        obj = json.loads(line)
+    except ValueError as exc:
         return Row(number, None, None, f"invalid JSON ({exc})")
     if not isinstance(obj, dict):
         return Row(number, None, None, f"line is {kind_of(obj)}, not a JSON object")
@@ -173,7 +181,7 @@ def _read_txt(path: Path, skip: int, keep: Sequence[str]) -> Iterator[Row]:
                 text = line.decode("utf-8")
                 yield Row(number, number, text, kept=(text,) * len(keep))  # the only field is `text`
             except UnicodeDecodeError as exc:
-                yield Row(number, None, None, f"not valid UTF-8 ({exc.reason} at byte {exc.start})")
+                yield Row(number, None, None, _utf8_error(exc))
 
 
 # ----------------------------------------------------------------------------------------------- parquet

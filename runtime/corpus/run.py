@@ -1,8 +1,12 @@
 """The run loop of `longformer2vec encode`: rows after the committed ones are embedded in chunks and
 committed a part at a time, then the parts are combined into the output.
 
-Part and chunk boundaries depend only on the input and the sizes, so a resumed run writes the same
-vectors as an uninterrupted one with the same sizes.
+Chunks (the texts of one encode call) are cut on a grid of input row numbers: every `chunk_size` rows
+and every `part_size` rows. A part is committed at every `part_size` rows, or earlier, at the end of a
+chunk, once `part_seconds` have passed since the last commit (a slow model keeps its work after a
+kill). Commits fall on the chunk grid only, so which texts share an encode call depends on the input
+and the sizes alone, never on timing: a resumed run writes the same vectors as an uninterrupted one
+with the same sizes, bit for bit.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ class EncodeOptions:
     on_bad_row: str = "fail"
     overwrite: bool = False
     progress: bool = True
+    part_seconds: float = 60.0
     keep_fields: tuple[str, ...] = ()  # input fields copied into the output beside `id` and `vector`
 
     def __post_init__(self) -> None:
@@ -51,6 +56,8 @@ class EncodeOptions:
             raise CorpusError(
                 f"part_size and chunk_size must be >= 1, got {self.part_size}, {self.chunk_size}"
             )
+        if isinstance(self.part_seconds, bool) or not self.part_seconds >= 0:
+            raise CorpusError(f"part_seconds must be a number >= 0, got {self.part_seconds!r}")
 
 
 @dataclass(frozen=True)
@@ -121,18 +128,29 @@ def encode_corpus(
     on_bad_row: str = "fail",
     overwrite: bool = False,
     progress: bool = True,
+    part_seconds: float = 60.0,
     keep_fields: Sequence[str] = (),
     log: Callable[[str], None] | None = None,
     on_part_committed: Callable[[int], None] | None = None,
 ) -> EncodeResult:
     """Embed every row of `input_path` into `output_path` (.parquet or .npy), resuming an unfinished run.
 
-    Rows are embedded `chunk_size` documents per `encode_numpy` call and committed `part_size` input rows
-    (good or bad) per part. `keep_fields` are input fields copied into the output beside `id` and
-    `vector` (Parquet output only). `on_part_committed(index)` is called once each part is durably on disk.
+    Rows are embedded at most `chunk_size` documents per encode call and committed `part_size` input
+    rows (good or bad) per part, or after `part_seconds` at the end of a chunk, whichever comes first.
+    `keep_fields` are input fields copied into the output beside `id` and `vector` (Parquet output only).
+    `on_part_committed(index)` is called once each part is durably on disk.
     """
     options = EncodeOptions(
-        fmt, text_field, id_field, part_size, chunk_size, on_bad_row, overwrite, progress, tuple(keep_fields)
+        fmt=fmt,
+        text_field=text_field,
+        id_field=id_field,
+        part_size=part_size,
+        chunk_size=chunk_size,
+        on_bad_row=on_bad_row,
+        overwrite=overwrite,
+        progress=progress,
+        part_seconds=part_seconds,
+        keep_fields=tuple(keep_fields),
     )
     job = check_job(input_path, output_path, options)
     store = PartStore(job.output, job.out_fmt, job.kept)
@@ -200,9 +218,10 @@ class _CorpusRun:
         self.rows_resumed = store.rows_done
         self.last_row = self.shown_row = self.rows_resumed  # last row consumed / shown by the bar
         self.docs = self.tokens = 0
-        self.started = time.perf_counter()
+        self.started = self.committed_at = time.perf_counter()
         self.bar: Any = None
         self.part_rows = 0
+        self.chunk_rows = 0
         self.part_ids: list[int | str] = []
         self.part_vectors: list[np.ndarray] = []
         self.part_kept: list[tuple[object, ...]] = []
@@ -220,7 +239,7 @@ class _CorpusRun:
                 f"{self.rows_resumed} of {total_rows} input rows done"
             )
         self.bar = _progress_bar(total_rows, self.rows_resumed, self.options.progress)
-        self.started = time.perf_counter()
+        self.started = self.committed_at = time.perf_counter()
         try:
             keep = [f.name for f in job.kept]
             for row in read_rows(
@@ -244,7 +263,13 @@ class _CorpusRun:
         )
 
     def _take(self, row: Row) -> None:
-        """Route one input row to the chunk or the bad-row list, and commit or embed when one is full."""
+        """Route one input row to the chunk or the bad-row list, and commit or embed at the grid's lines."""
+        part_size, chunk_size = self.options.part_size, self.options.chunk_size
+        # rows the reader skipped (blank JSONL lines) may jump over a line of the grid
+        if self.part_rows and _block(row.number, part_size) != _block(self.last_row, part_size):
+            self._commit()
+        elif self.chunk_rows and _block(row.number, chunk_size) != _block(self.last_row, chunk_size):
+            self._end_chunk()
         error = row.error or self._id_type_error(row)
         if error is not None:
             self._bad_row(row, error)
@@ -253,11 +278,18 @@ class _CorpusRun:
             self.chunk_texts.append(row.text)  # type: ignore[arg-type]
             self.chunk_kept.append(row.kept)
         self.part_rows += 1
+        self.chunk_rows += 1
         self.last_row = row.number
-        if self.part_rows == self.options.part_size:
+        if row.number % part_size == 0:
             self._commit()
-        elif len(self.chunk_texts) >= self.options.chunk_size:
-            self._flush_chunk()
+        elif row.number % chunk_size == 0:
+            self._end_chunk()
+
+    def _end_chunk(self) -> None:
+        """Embed the chunk; commit the part too once `part_seconds` have passed since the last commit."""
+        self._flush_chunk()
+        if time.perf_counter() - self.committed_at >= self.options.part_seconds:
+            self._commit()
 
     def _id_type_error(self, row: Row) -> str | None:
         """Output ids have one type: the first good row's fixes it for the whole run (resumes included)."""
@@ -290,6 +322,7 @@ class _CorpusRun:
             self.chunk_ids.clear()
             self.chunk_texts.clear()
             self.chunk_kept.clear()
+        self.chunk_rows = 0
         if self.bar is not None:
             self.bar.update(self.last_row - self.shown_row)
             elapsed = max(time.perf_counter() - self.started, 1e-9)
@@ -308,8 +341,14 @@ class _CorpusRun:
         self.part_vectors.clear()
         self.part_bad.clear()
         self.part_rows = 0
+        self.committed_at = time.perf_counter()
         if self.on_part_committed is not None:
             self.on_part_committed(part.index)
+
+
+def _block(number: int, size: int) -> int:
+    """Which block of `size` rows the 1-based row `number` falls in."""
+    return (number - 1) // size
 
 
 def _log_to_stderr(message: str) -> None:

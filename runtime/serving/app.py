@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import sys
 import threading
@@ -19,7 +20,6 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from ..cli_options import model_from_args
 from ..encoder import Longformer2Vec
 from ..errors import Longformer2VecError
 from .auth import ApiKeyMiddleware
@@ -39,7 +39,8 @@ HTTP_ERROR_KINDS = {404: "not_found", 405: "method_not_allowed", 415: "unsupport
 
 def load_model(config: ServeConfig) -> Longformer2Vec:
     """The model as the Python API builds it; normalisation is applied per request, not here."""
-    return model_from_args(config, normalize=False)  # /embed and /v1/embeddings normalize per request
+    options = dataclasses.replace(config.model_options(), normalize=False)  # normalized per request
+    return Longformer2Vec.from_options(options)
 
 
 def open_routes(config: ServeConfig) -> set[tuple[str, str]]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 import math
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from ..options import ModelOptions, OptionError
 
 API_KEY_ENV = "LONGFORMER2VEC_API_KEY"
 _KEY_CHARS = frozenset(string.ascii_letters + string.digits + string.punctuation)
@@ -61,20 +63,24 @@ class ServeConfig:
     api_key: str | None = field(default=None, repr=False)
     metrics_require_key: bool = False
 
+    def model_options(self) -> ModelOptions:
+        """The model's options (:class:`ModelOptions`): the fields this config shares with it."""
+        shared = {f.name for f in fields(ModelOptions)} & {f.name for f in fields(self)}
+        return ModelOptions(**{name: getattr(self, name) for name in shared})
+
     def __post_init__(self) -> None:
+        try:
+            self.model_options()  # the model's options are checked where the API checks them
+        except OptionError as exc:
+            raise ValueError(exc.flag()) from None
         for name in (
-            "batch_size",
-            "max_batch_tokens",
             "max_batch_requests",
             "max_inputs_per_request",
             "max_tokens_per_request",
             "max_queue",
             "max_body_bytes",
-            "threads",
         ):
             value = getattr(self, name)
-            if value is None and name in ("max_batch_tokens", "threads"):
-                continue
             if not _is_int(value) or value < 1:
                 raise ValueError(f"{_flag(name)} must be an integer >= 1, got {value!r}")
         if not _is_int(self.port) or not 1 <= self.port <= 65535:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from tokenizers import Encoding, Tokenizer
 
-from ..common import content_span
+from ..batching import content_span
 
 DIRECTIONS = ("right", "left")
 

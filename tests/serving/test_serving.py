@@ -32,7 +32,7 @@ pytest.importorskip("fastapi")
 from longformer2vec import Longformer2Vec
 from longformer2vec.hub import public_model_id
 from tests.helpers_serving import Server, metric, post, slow_model_dir
-from tests.test_runtime_cli import BLOCKER
+from tests.runtime.test_runtime_cli import BLOCKER
 
 LIMITS = {"max_inputs": 4, "max_tokens": 600, "max_body": 20000}
 TEXTS = [
@@ -484,10 +484,13 @@ def test_health_is_503_while_loading_and_on_load_failure(tiny_int8_dir: Path) ->
 
 
 def test_serve_exits_1_when_the_model_cannot_load(tmp_path: Path) -> None:
+    """A directory that is no export is refused before the server listens: one line, exit 1."""
     srv = Server(tmp_path, tmp_path / "server.log")
     try:
         assert srv.proc.wait(90) == 1, srv.log()
-        assert f"could not load model {tmp_path}" in srv.log() and "Traceback" not in srv.log()
+        log = srv.log()
+        assert log.startswith(f"error: {tmp_path} is neither") and "Traceback" not in log
+        assert "listening" not in log and len(log.strip().splitlines()) == 1
     finally:
         srv.stop()
 
@@ -620,8 +623,8 @@ def test_a_port_in_use_is_one_line_and_exit_1_before_the_model_loads(tiny_fp32_d
     assert res.stderr == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
 
 
-def test_an_unresolvable_host_is_a_usage_error(tmp_path: Path) -> None:
-    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(tmp_path)]
+def test_an_unresolvable_host_is_a_usage_error(stub_dir: Path) -> None:
+    cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(stub_dir)]
     res = subprocess.run(
         [*cmd, "--host", "no-such-host.invalid"], capture_output=True, text=True, timeout=120, check=False
     )

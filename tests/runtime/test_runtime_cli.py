@@ -45,7 +45,7 @@ def test_cli_info(stub_dir: Path) -> None:
     res = _run("longformer2vec.cli", "info", str(stub_dir))
     assert res.returncode == 0, res.stderr
     assert "stub/longformer-tiny" in res.stdout and "one_token" in res.stdout
-    assert "parity onnx/model_global.onnx: fp32 vs PyTorch" in res.stdout
+    assert "parity onnx/model_global.onnx (fp32) vs PyTorch" in res.stdout
     assert "graphs:         fp32, global tokens" in res.stdout
     assert "onnx/model_global.onnx: fp32, global tokens; layout gpu, pad multiple 8" in res.stdout
 

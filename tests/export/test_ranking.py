@@ -266,7 +266,10 @@ def test_info_prints_the_ranking_figures(tiny_int8_dir: Path, capsys) -> None:
 
     assert main(["info", str(tiny_int8_dir)]) == 0
     out = capsys.readouterr().out
-    assert "ranking onnx/model_int8.onnx: int8 all-linear vs PyTorch eager fp32 (27 texts" in out
+    assert "ranking onnx/model_int8.onnx (int8 all-linear) vs PyTorch eager fp32 (27 texts" in out
+    # the int8 graph's first parity table is its fp32 source's, and says so
+    assert "parity the fp32 source of onnx/model_int8.onnx (fp32), not onnx/model_int8.onnx itself" in out
+    assert "parity onnx/model_int8.onnx (int8 all-linear) vs PyTorch eager fp32" in out
     assert "spearman" in out
     (graph,) = json.loads((tiny_int8_dir / "manifest.json").read_text())["graphs"]
     rows = next(iter(graph["ranking"].values()))

@@ -61,7 +61,7 @@ def open_server(tiny_fp32_dir: Path, tmp_path_factory: pytest.TempPathFactory) -
         server.stop()
 
 
-def _schemathesis(server: Server, *headers: str) -> None:
+def _schemathesis(server: Server, workdir: Path, *headers: str) -> None:
     """Every check, a bounded number of examples per operation; the run must find nothing."""
     st = Path(sys.executable).with_name("st")
     if not st.exists():
@@ -70,18 +70,19 @@ def _schemathesis(server: Server, *headers: str) -> None:
     for header in headers:
         cmd += ["-H", header]
     env = {**os.environ, "NO_COLOR": "1"}
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False)
+    # its run reports go under the working directory: a temporary one, not the clone
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, check=False, cwd=workdir)
     print(res.stdout[-3000:])
     assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-2000:]
     assert "No issues found" in res.stdout
 
 
-def test_schemathesis_finds_nothing_with_a_key(keyed: Server) -> None:
-    _schemathesis(keyed, f"Authorization: Bearer {KEY}")
+def test_schemathesis_finds_nothing_with_a_key(keyed: Server, tmp_path: Path) -> None:
+    _schemathesis(keyed, tmp_path, f"Authorization: Bearer {KEY}")
 
 
-def test_schemathesis_finds_nothing_without_a_key(open_server: Server) -> None:
-    _schemathesis(open_server)
+def test_schemathesis_finds_nothing_without_a_key(open_server: Server, tmp_path: Path) -> None:
+    _schemathesis(open_server, tmp_path)
 
 
 def test_openapi_declares_bodies_answers_and_the_bearer_scheme(keyed: Server, model: Longformer2Vec) -> None:

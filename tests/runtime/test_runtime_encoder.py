@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from longformer2vec import Longformer2Vec, ModelDefinition
-from longformer2vec.common import split_long
+from longformer2vec.batching import split_long
 from tests.helpers_runtime import BOS, EOS, HIDDEN, global_vector, oracle_vector
 
 LONG_TEXT = " ".join(
@@ -179,7 +179,7 @@ def test_max_batch_tokens_defaults_by_device(stub_dir: Path) -> None:
 
 
 def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:
-    from longformer2vec.common import token_budget_batches
+    from longformer2vec.batching import token_budget_batches
 
     lengths = [4096, 10, 300, 4000, 12, 4096, 5000, 11]
     batches = list(token_budget_batches(lengths, max_items=3, max_tokens=8192, multiple=8))
@@ -188,3 +188,20 @@ def test_token_budget_batches_bound_rows_and_padded_tokens() -> None:
         longest = max(lengths[i] if lengths[i] <= 8 else -(-lengths[i] // 8) * 8 for i in batch)
         assert len(batch) <= 3 and (len(batch) == 1 or len(batch) * longest <= 8192)
     assert [5000] in [[lengths[i] for i in b] for b in batches]  # over budget alone: runs alone
+
+
+def test_each_text_is_checked_and_tokenized_once(model: Longformer2Vec, monkeypatch) -> None:
+    from longformer2vec import text as text_module
+
+    checked: list[object] = []
+    real = text_module.text_problem
+    monkeypatch.setattr(text_module, "text_problem", lambda value: checked.append(value) or real(value))
+    model.encode("dog")
+    assert checked == ["dog"]
+    checked.clear()
+    model.bulk_encode(["a", "b"])
+    vectors, counts = model.encode_numpy_with_token_counts(["a", "b c"])
+    assert checked == ["a", "b", "a", "b c"] and counts.tolist() == [
+        len(model.tokenizer.encode(t).ids) for t in ("a", "b c")
+    ]
+    assert vectors.shape == (2, HIDDEN)

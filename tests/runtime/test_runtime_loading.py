@@ -11,10 +11,20 @@ import numpy as np
 import pytest
 
 from longformer2vec import ExportUnavailableError, Longformer2Vec, ModelLoadError, load_model_dir, parse_card
-from longformer2vec.common import mean_pooling, normalize, pad_batch, split_long
+from longformer2vec.batching import pad_batch, split_long
+from longformer2vec.common import mean_pooling, normalize
 from longformer2vec.hub import cache_key, default_cache_dir, resolve_model
+from longformer2vec.hub_probe import hub_problem
 from longformer2vec.models import card_path, default_card
 from tests.helpers_runtime import stub_graph_path, train_roberta_style_tokenizer, write_stub_model_dir
+
+
+def _fake_exporter(monkeypatch: pytest.MonkeyPatch, export_model) -> None:
+    """The exporter replaced by ``export_model``, and the hub taken as reachable."""
+    from longformer2vec import hub
+
+    monkeypatch.setattr(hub, "_exporter", lambda name, missing_dir=None: export_model)
+    monkeypatch.setattr(hub, "hub_problem", lambda name: None)
 
 
 def _copy(stub_dir: Path, tmp_path: Path) -> Path:
@@ -81,13 +91,13 @@ def test_only_the_chosen_graph_is_hashed(tmp_path: Path) -> None:
 
 def test_graph_choice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """int8 first on the CPU, fp16 first on CUDA, else what exists; a missing one names the export flag."""
-    from longformer2vec.hub import choose_graph
+    from longformer2vec.placement import choose_graph
 
     d = write_stub_model_dir(tmp_path / "m", precisions=("fp32", "int8", "fp16"), global_tokens=False)
     manifest = load_model_dir(d, verify_hash=False)
-    assert choose_graph(manifest, None, "none", cpu_only=True).precision == "int8"
-    assert choose_graph(manifest, None, "none", cpu_only=False).precision == "fp16"
-    assert choose_graph(manifest, "fp32", "none", cpu_only=True).file == "onnx/model.onnx"
+    assert choose_graph(manifest, None, "none", "cpu").precision == "int8"
+    assert choose_graph(manifest, None, "none", "cuda").precision == "fp16"
+    assert choose_graph(manifest, "fp32", "none", "cpu").file == "onnx/model.onnx"
     with caplog.at_level("INFO", logger="longformer2vec"):
         model = Longformer2Vec(str(d), providers=["CPUExecutionProvider"])
     assert model.precision == "int8" and model.graph.file == "onnx/model_int8.onnx"
@@ -97,8 +107,10 @@ def test_graph_choice(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
 
     only_fp32 = write_stub_model_dir(tmp_path / "f", precisions=("fp32",), global_tokens=False)
     assert Longformer2Vec(str(only_fp32)).precision == "fp32"  # int8 preferred, fp32 is what exists
-    with pytest.raises(ModelLoadError, match=r"no a int8|holds: fp32.*--precision int8"):
+    with pytest.raises(ModelLoadError, match=r"has no int8 graph \(it holds: fp32\).*--precision int8"):
         Longformer2Vec(str(only_fp32), precision="int8")
+    with pytest.raises(ModelLoadError, match=r"has no graph that takes global tokens \(it holds: fp32\)"):
+        Longformer2Vec(str(only_fp32), global_attention="cls")
 
 
 def test_format_1_directory_still_loads(stub_dir: Path, tmp_path: Path, stub_table: np.ndarray) -> None:
@@ -156,7 +168,7 @@ def test_resolve_uses_cache_and_precision_key(
     # CPU-only providers -> default precision int8 -> the int8 cache entry
     m = Longformer2Vec("allenai/longformer-base-4096", providers=["CPUExecutionProvider"])
     assert m.model_dir == target
-    assert resolve_model(str(stub_dir), "fp32") == stub_dir  # a model dir is used as is
+    assert resolve_model(str(stub_dir)) == stub_dir  # a model dir is used as is
 
 
 def test_xdg_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -175,8 +187,6 @@ def test_export_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
     calls: list[tuple[str, Path, str, bool]] = []
 
     def export_model(
@@ -201,7 +211,7 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
                 tmp_path / "build-True" / "onnx", tmp_path / "build-False" / "onnx", dirs_exist_ok=True
             )
             merged.graphs += extra.graphs
-            from longformer2vec.contract import write_manifest
+            from longformer2vec.export.directory import write_manifest
 
             write_manifest(merged)
         shutil.rmtree(output_dir, ignore_errors=True)
@@ -210,9 +220,7 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
             shutil.rmtree(tmp_path / leftover, ignore_errors=True)
         return Path(output_dir)
 
-    monkeypatch.setitem(
-        sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
-    )
+    _fake_exporter(monkeypatch, export_model)
     target = tmp_path / "org--some-longformer"
     m = Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="fp32")
     assert calls == [("org/some-longformer", target, "fp32", False)]  # no global tokens: fewer nodes
@@ -237,8 +245,13 @@ def test_export_is_called_into_cache(tmp_path: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_offline_hub_id_names_model_and_alternative(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without network, a hub id is one error naming the model and the offline route, not a traceback."""
+    """Without network, a hub id is one error naming the model and the offline route, not a traceback
+    (the export extra taken as installed, which the torch-free run has not)."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    _fake_exporter(monkeypatch, None)
+    from longformer2vec import hub
+
+    monkeypatch.setattr(hub, "hub_problem", hub_problem)
     with pytest.raises(ModelLoadError) as info:
         Longformer2Vec("org/not-in-any-cache", cache_dir=tmp_path, precision="fp32")
     message = str(info.value)
@@ -312,20 +325,17 @@ def test_tokenizer_builder_is_roberta_style() -> None:
 
 
 def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import types
-
     def export_model(model: str, output_dir: str | Path, **options) -> Path:
         raise ModuleNotFoundError("No module named 'onnx'", name="onnx")
 
-    monkeypatch.setitem(
-        sys.modules, "longformer2vec.export", types.SimpleNamespace(export_model=export_model)
-    )
+    _fake_exporter(monkeypatch, export_model)
     with pytest.raises(ExportUnavailableError, match="onnx"):
         Longformer2Vec("org/some-longformer", cache_dir=tmp_path, precision="int8")
 
 
-def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> None:
-    """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU."""
+def test_default_cuda_falls_back_to_cpu(stub_dir: Path, monkeypatch) -> None:
+    """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU, and the
+    session says why (the encoder chooses the graph again and warns: tests/runtime/test_placement.py)."""
     from longformer2vec import session
 
     real_create = session.OnnxSession._create
@@ -337,8 +347,8 @@ def test_default_cuda_falls_back_to_cpu_loudly(stub_dir: Path, monkeypatch) -> N
 
     monkeypatch.setattr(session, "default_providers", lambda: [session.CUDA, session.CPU])
     monkeypatch.setattr(session.OnnxSession, "_create", staticmethod(create))
-    with pytest.warns(RuntimeWarning, match="running .* on the CPU"):
-        runner = session.OnnxSession(stub_graph_path(stub_dir))
-    assert runner.providers == [session.CPU]
+    runner = session.OnnxSession(stub_graph_path(stub_dir))
+    assert runner.providers == [session.CPU] and runner.device == "cpu"
+    assert runner.fallback is not None and "CUDAExecutionProvider could not start" in runner.fallback
     with pytest.raises(session.ModelLoadError, match="CUDA failure"):  # explicit choice: no fallback
         session.OnnxSession(stub_graph_path(stub_dir), providers=[session.CUDA, session.CPU])

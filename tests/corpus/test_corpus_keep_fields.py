@@ -13,7 +13,7 @@ pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
 
 from longformer2vec import Longformer2Vec
-from tests.test_corpus import encode_cli, make_texts, read_parquet_output, run_cli, write_jsonl
+from tests.corpus.test_corpus import encode_cli, make_texts, read_parquet_output, run_cli, write_jsonl
 
 
 def test_jsonl_fields_are_kept_as_strings_beside_the_same_vectors(stub_dir: Path, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 from longformer2vec import Longformer2Vec
 from longformer2vec.cli import main
 from longformer2vec.corpus import encode_corpus, parts_dir
-from tests.test_runtime_cli import BLOCKER
+from tests.runtime.test_runtime_cli import BLOCKER
 
 _WORD_TEXT = "I enjoy taking long walks along the beach with my dog quick brown fox lazy "
 WORDS = _WORD_TEXT.split()
@@ -244,7 +244,11 @@ def test_invalid_utf8_is_a_bad_row_and_the_failed_run_leaves_nothing(stub_dir: P
     jsonl = tmp_path / "in.jsonl"
     jsonl.write_bytes(b'{"text": "dog"}\n{"text": "\xff\xfe broken"}\n')
     res = run_cli(stub_dir, jsonl, tmp_path / "out.parquet")
-    assert res.returncode == 1 and "in.jsonl line 2: invalid JSON" in res.stderr
+    assert (
+        res.returncode == 1
+        and "in.jsonl line 2: not valid UTF-8 (invalid start byte at byte 10" in res.stderr
+    )
+    assert "utf-16" not in res.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "in.txt"]  # no part was committed
 
 

@@ -107,8 +107,8 @@ def test_manifest_records_every_parity_case(tiny_fp32_dir: Path, tiny_int8_dir: 
 
 def test_directory_has_the_files_other_tools_read(tiny_fp32_dir: Path, tiny_hf: Path) -> None:
     """The hub convention: HF config, tokenizer files with the pad token and the graph's maximum length,
-    sentence-transformers modules with mean pooling; each file what the contract builds."""
-    from longformer2vec import contract
+    sentence-transformers modules with mean pooling; each file what the exporter builds."""
+    from longformer2vec.export.consumer_files import consumer_files
 
     config = json.loads((tiny_fp32_dir / "config.json").read_text())
     assert config["model_type"] == "longformer" and config["hidden_size"] == 32
@@ -126,7 +126,7 @@ def test_directory_has_the_files_other_tools_read(tiny_fp32_dir: Path, tiny_hf: 
     assert json.loads((tiny_fp32_dir / "sentence_bert_config.json").read_text())["max_seq_length"] == 128
     tokenizer_json = json.loads((tiny_fp32_dir / "tokenizer.json").read_text())
     assert tokenizer_json["padding"] is None and tokenizer_json["truncation"] is None
-    built = contract.consumer_files(tokenizer_json, specials, 32, 128)
+    built = consumer_files(tokenizer_json, specials, 32, 128)
     for relative, data in built.items():
         assert json.loads((tiny_fp32_dir / relative).read_text()) == data, relative
     card = (tiny_fp32_dir / "card.md").read_text()

@@ -267,8 +267,9 @@ def test_the_flag_wins_over_the_environment_in_a_real_server(tiny_fp32_dir: Path
 
 
 def test_binding_beyond_loopback_without_a_key_logs_a_warning(tmp_path: Path) -> None:
-    """On 0.0.0.0 with a model directory that cannot load: the warning comes before the load, which
-    then fails at once (exit 1), so the port is open for a moment only."""
+    """On 0.0.0.0 with a model directory that cannot load (its manifest is corrupt): the warning comes
+    before the load, which then fails at once (exit 1), so the port is open for a moment only."""
+    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
     cmd = [sys.executable, "-m", "longformer2vec", "serve", "--model", str(tmp_path)]
     cmd += ["--host", "0.0.0.0", "--port", str(free_port())]
     env = {k: v for k, v in os.environ.items() if k != API_KEY_ENV}
