@@ -90,6 +90,16 @@ def tiktoken_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return cache
 
 
+@pytest.fixture
+def hub_online(monkeypatch: pytest.MonkeyPatch) -> None:
+    """huggingface_hub as a user runs it: the suite sets HF_HUB_OFFLINE (no test reaches the internet),
+    under which huggingface_hub refuses every request, one to a loopback server included."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+
 def _close(got: object, want: np.ndarray) -> float:
     got_array = np.asarray(got, dtype=np.float32).reshape(want.shape)
     diff = float(np.abs(got_array - want).max())
@@ -110,6 +120,7 @@ def test_openai_client_defaults(served: Served, expected: np.ndarray, texts: lis
     _close(floats.data[0].embedding, expected[:1])
 
 
+@pytest.mark.usefixtures("hub_online")
 def test_huggingface_hub_inference_client(served: Served, expected: np.ndarray, texts: list[str]) -> None:
     """`InferenceClient(base_url=URL).feature_extraction(text)` POSTs to `/`, TEI's default route, which
     normalizes by default."""
@@ -122,6 +133,7 @@ def test_huggingface_hub_inference_client(served: Served, expected: np.ndarray, 
     _close(raw, expected[2:])
 
 
+@pytest.mark.usefixtures("hub_online")
 def test_huggingface_hub_with_a_wrong_key_gets_401(served: Served, texts: list[str]) -> None:
     if served.key is None:
         pytest.skip("the server has no key")
