@@ -78,3 +78,14 @@ def tiny_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     assert "parity int8" in res.stderr and "graphs:         int8" in res.stdout
     assert "onnx/model_int8.onnx: int8, recipe all-linear; layout gpu" in res.stdout
     return out
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say which tests were skipped and why, and how to build what they wanted (tests/skip_summary.py)."""
+    from tests.skip_summary import summary_lines
+
+    lines = summary_lines(terminalreporter.stats.get("skipped", []))
+    if lines:
+        terminalreporter.section("what this run skipped")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,0 +1,28 @@
+"""One version number for the Python distributions and the npm package, with a changelog entry for it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_version() -> str:
+    match = re.search(r'^version = "([^"]+)"$', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)
+    assert match, "pyproject.toml has no version line"
+    return match[1]
+
+
+def test_npm_package_version_is_the_python_version() -> None:
+    package = json.loads((ROOT / "clients" / "node" / "package.json").read_text())
+    lock = json.loads((ROOT / "clients" / "node" / "package-lock.json").read_text())
+    version = _pyproject_version()
+    assert package["version"] == version, (package["version"], version)
+    assert lock["version"] == lock["packages"][""]["version"] == version
+
+
+def test_changelog_has_an_entry_for_the_version() -> None:
+    headings = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
+    assert _pyproject_version() in headings, headings
