@@ -40,7 +40,7 @@ print(f"wheel {wheel.rsplit('/', 1)[1]}: {len(names)} files, model cards and ent
 EOF
 
 step "a small export with the editable install"
-"$PY" -m longformer2vec.export.synthetic tiny "$work/hf" >/dev/null
+"$PY" -m longformer2vec.export.synthetic tiny "$work/hf" >/dev/null 2>&1
 "$PY" -m longformer2vec export "$work/hf" --output "$work/model" --precision fp32 >/dev/null 2>"$work/export.log" \
     || { cat "$work/export.log" >&2; exit 1; }
 (cd "$work" && "$PY" -m longformer2vec embed --model "$work/model" "$TEXT") >"$work/editable.json"
@@ -58,12 +58,14 @@ python3 -m venv "$work/venv"
     "$work/venv/bin/python" - "$ROOT" <<'EOF'
 import sys
 from pathlib import Path
+import importlib.util
 import longformer2vec
 from longformer2vec.models import card_path
 from longformer2vec import load_card
 root = Path(sys.argv[1]).resolve()
 where = Path(longformer2vec.__file__).resolve()
 assert root not in where.parents, f"imported from the clone: {where}"
+assert importlib.util.find_spec("torch") is None, "the wheel's runtime pulled in torch"
 card = load_card(card_path("allenai/longformer-base-4096"))
 print(f"installed {longformer2vec.__version__} at {where.parent}; packaged card {card.model_id}")
 EOF

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -99,17 +100,34 @@ def block_env(workdir: Path) -> dict[str, str]:
 
 
 def run_block(block: Block, workdir: Path) -> subprocess.CompletedProcess[str]:
-    """Run one block in `workdir`; bash stops at the first failing command."""
+    """Run one block in `workdir`; bash stops at the first failing command. The block runs in its own
+    process group, which is ended afterwards, so a server it left in the background (or one still
+    running at the timeout) does not outlive it."""
     if block.runner == "bash":
         cmd = ["bash", "-e", "-o", "pipefail", "-c", block.code]
     else:
         cmd = [sys.executable, "-c", block.code]
-    return subprocess.run(
+    proc = subprocess.Popen(
         cmd,
         cwd=workdir,
         env=block_env(workdir),
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=BLOCK_TIMEOUT_S,
-        check=False,
+        start_new_session=True,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=BLOCK_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        _end_group(proc.pid)
+        proc.communicate()
+        raise
+    _end_group(proc.pid)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+
+
+def _end_group(pgid: int) -> None:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:  # the block left nothing running
+        pass

@@ -107,3 +107,28 @@ def test_failing_block_fails_the_page(tmp_path: Path, request: pytest.FixtureReq
     work.mkdir()
     with pytest.raises(pytest.fail.Exception, match="exited 1"):
         _run_page(page, request, work)
+
+
+def test_block_timeout_ends_what_the_block_started(tmp_path: Path, monkeypatch) -> None:
+    """A block past its timeout fails, and the process it left running in the background is gone."""
+    import time
+
+    from tests import doc_blocks
+
+    monkeypatch.setattr(doc_blocks, "BLOCK_TIMEOUT_S", 2.0)
+    block = Block(tmp_path / "x.md", 1, "bash", "sleep 300 &\necho $! > bg.pid\nsleep 300\n", None)
+    with pytest.raises(subprocess.TimeoutExpired):
+        doc_blocks.run_block(block, tmp_path)
+    pid = int((tmp_path / "bg.pid").read_text())
+    deadline = time.monotonic() + 10  # killed at once; its reaping by init may take a moment
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.1)
+    assert not _alive(pid), f"background process {pid} outlived its block"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
