@@ -20,8 +20,9 @@ import pytest
 from tests.doc_blocks import SKIPPED, Block, extract_blocks, run_block
 
 ROOT = Path(__file__).resolve().parents[1]
-# Pages with a block to run (or marked skip): pages of prose and tables only have nothing to test here.
-DOC_PAGES = [p for p in sorted((ROOT / "docs").glob("*.md")) if any(b.runner for b in extract_blocks(p))]
+ALL_DOC_PAGES = sorted((ROOT / "docs").glob("*.md"))
+# Pages with a block to run: pages of prose and tables, or of marked blocks only, have nothing to run.
+DOC_PAGES = [p for p in ALL_DOC_PAGES if any(b.runner and not b.skip_reason for b in extract_blocks(p))]
 README = ROOT / "README.md"
 README_ENV = "LONGFORMER2VEC_RUN_DOC_BLOCKS"
 EXPORT_NAME = "longformer-base-4096"
@@ -38,14 +39,7 @@ def named_export(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
 
 
 def _run_page(page: Path, request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    blocks = extract_blocks(page)
-    runnable = [b for b in blocks if b.runner]
-    for block in runnable:
-        if block.skip_reason:
-            SKIPPED.append(f"{block.where(ROOT)} ({block.language}): {block.skip_reason}")
-    to_run = [b for b in runnable if not b.skip_reason]
-    if not to_run:
-        pytest.skip(f"{page.name}: no runnable block ({len(runnable)} marked skip)")
+    to_run = [b for b in extract_blocks(page) if b.runner and not b.skip_reason]
     if any(EXPORT_NAME in b.code for b in to_run):
         shutil.copytree(request.getfixturevalue("named_export"), tmp_path / EXPORT_NAME)
     for block in to_run:
@@ -77,6 +71,17 @@ def test_docs_page_blocks_run(page: Path, request: pytest.FixtureRequest, tmp_pa
 )
 def test_readme_blocks_run(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     _run_page(README, request, tmp_path)
+
+
+def test_marked_blocks_say_why() -> None:
+    """Each block kept from running names its reason (listed in the run's summary)."""
+    pages = [*ALL_DOC_PAGES, README]
+    marked = [b for page in pages for b in extract_blocks(page) if b.runner and b.skip_reason]
+    for block in marked:
+        SKIPPED.append(f"{block.where(ROOT)} ({block.language}): {block.skip_reason}")
+        assert len(block.skip_reason.split()) >= 3, (
+            f"{block.where(ROOT)}: say why, not just {block.skip_reason!r}"
+        )
 
 
 # ---- the extractor itself

@@ -26,3 +26,10 @@ def test_npm_package_version_is_the_python_version() -> None:
 def test_changelog_has_an_entry_for_the_version() -> None:
     headings = re.findall(r"^## (\S+)", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert _pyproject_version() in headings, headings
+
+
+def test_source_tree_fallback_version_is_the_version() -> None:
+    """`longformer2vec.__version__` falls back to a literal when the package runs uninstalled."""
+    text = (ROOT / "runtime" / "__init__.py").read_text()
+    fallbacks = re.findall(r'^\s+__version__ = "([^"]+)"', text, re.MULTILINE)
+    assert fallbacks == [_pyproject_version()], fallbacks
