@@ -26,6 +26,9 @@ SKIP_MARKER = re.compile(r"^\s*<!--\s*skip:\s*(?P<reason>.+?)\s*-->\s*$")
 FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})(?P<info>.*)$")
 BLOCK_TIMEOUT_S = float(os.environ.get("LONGFORMER2VEC_DOC_BLOCK_TIMEOUT_S", "600"))
 
+# The repository root, wherever under tests/ the importing test file lives.
+REPO_ROOT = next(p for p in Path(__file__).resolve().parents if (p / "pyproject.toml").is_file())
+
 # Blocks skipped with their reasons, filled while the tests run and printed in the terminal summary.
 SKIPPED: list[str] = []
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.doc_blocks import SKIPPED, Block, extract_blocks, run_block
+from tests.doc_blocks import REPO_ROOT, SKIPPED, Block, extract_blocks, run_block
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = REPO_ROOT
 ALL_DOC_PAGES = sorted((ROOT / "docs").glob("*.md"))
 # Pages with a block to run: pages of prose and tables, or of marked blocks only, have nothing to run.
 DOC_PAGES = [p for p in ALL_DOC_PAGES if any(b.runner and not b.skip_reason for b in extract_blocks(p))]

@@ -5,9 +5,10 @@ appears on the page. A new error without a troubleshooting entry fails here."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.doc_blocks import REPO_ROOT
+
+ROOT = REPO_ROOT
 ERRORS = {"ModelLoadError": 0, "CorpusError": 0, "ApiError": 1}  # class -> index of the message argument
 MIN_FRAGMENT = 10
 

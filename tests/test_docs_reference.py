@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.doc_blocks import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def _generator():

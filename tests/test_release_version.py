@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.doc_blocks import REPO_ROOT
+
+ROOT = REPO_ROOT
 
 
 def _pyproject_version() -> str:
