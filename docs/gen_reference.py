@@ -154,10 +154,17 @@ def _curl(method: str, path: str, body_ref: str | None) -> list[str]:
 
 
 def _error_formats(doc: dict[str, Any]) -> list[str]:
+    from longformer2vec.serving.errors import error_body
+
     out = []
     for name in ("OpenAIError", "OpenAIErrorDetail", "TEIError"):
         schema = doc["components"]["schemas"][name]
-        out += [f"**{name}**: {schema.get('description', '')}", "", *_fields(doc, schema), ""]
+        description = schema.get("description", "")
+        out += [f"**{name}**" + (f": {description}" if description else ""), "", *_fields(doc, schema), ""]
+    message = "'input' must not be an empty list"
+    for path in ("/v1/embeddings", "/embed"):
+        body = json.dumps(error_body(path, message, "validation"))
+        out += [f"A 422 on `{path}`:", "", "```json", body, "```", ""]
     return out
 
 
