@@ -161,9 +161,8 @@ def _error_formats(doc: dict[str, Any]) -> list[str]:
         schema = doc["components"]["schemas"][name]
         description = schema.get("description", "")
         out += [f"**{name}**" + (f": {description}" if description else ""), "", *_fields(doc, schema), ""]
-    message = "'input' must not be an empty list"
-    for path in ("/v1/embeddings", "/embed"):
-        body = json.dumps(error_body(path, message, "validation"))
+    for path, field in (("/v1/embeddings", "input"), ("/embed", "inputs")):
+        body = json.dumps(error_body(path, f"'{field}' must not be an empty list", "validation"))
         out += [f"A 422 on `{path}`:", "", "```json", body, "```", ""]
     return out
 
