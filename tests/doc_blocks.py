@@ -80,7 +80,7 @@ def extract_blocks(path: Path) -> list[Block]:
                 and not closing["info"].strip()
             ):
                 break
-            body.append(lines[j])
+            body.append(_dedent(lines[j], len(opening["indent"])))
             j += 1
         language = info.split()[0].lower() if info else ""
         blocks.append(
@@ -88,6 +88,12 @@ def extract_blocks(path: Path) -> list[Block]:
         )
         i = j + 1
     return blocks
+
+
+def _dedent(line: str, indent: int) -> str:
+    """A line of a fence indented inside a list item, without the fence's indentation (as CommonMark)."""
+    spaces = len(line) - len(line.lstrip(" "))
+    return line[min(spaces, indent) :]
 
 
 def block_env(workdir: Path) -> dict[str, str]:
@@ -134,3 +140,24 @@ def _end_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
     except ProcessLookupError:  # the block left nothing running
         pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.doc_blocks FILE...`: each block, whether it runs, and the reason when it does not."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("files", nargs="+", type=Path)
+    for path in parser.parse_args(argv).files:
+        for block in extract_blocks(path):
+            if not block.runner:
+                state = "shown"
+            else:
+                state = f"skip: {block.skip_reason}" if block.skip_reason else "runs"
+            first = next((line for line in block.code.splitlines() if line.strip()), "")
+            print(f"{path}:{block.line}\t{block.language or '-'}\t{state}\t{first[:70]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -104,6 +104,14 @@ def test_extract_blocks_reads_languages_markers_and_nesting(tmp_path: Path) -> N
     assert "not a block of its own" in blocks[2].code
 
 
+def test_block_indented_in_a_list_item_runs_dedented(tmp_path: Path) -> None:
+    page = tmp_path / "list.md"
+    page.write_text("1. Step:\n\n   ```python\n   for i in range(2):\n       print(i)\n   ```\n")
+    (block,) = extract_blocks(page)
+    assert block.code == "for i in range(2):\n    print(i)\n"
+    assert run_block(block, tmp_path).stdout == "0\n1\n"
+
+
 def test_failing_block_fails_the_page(tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """A block that exits non-zero must fail the test (a runner that cannot fail checks nothing)."""
     page = tmp_path / "bad.md"
