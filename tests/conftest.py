@@ -58,3 +58,14 @@ def tiny_int8_dir(tmp_path_factory: pytest.TempPathFactory, request: pytest.Fixt
     if found is not None:
         return found
     return export_tiny_int8(request.getfixturevalue("tiny_hf"), tmp_path_factory.mktemp("onnx") / "int8")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """Say which tests were skipped and why, and how to build what they wanted (tests/skip_summary.py)."""
+    from tests.skip_summary import summary_lines
+
+    lines = summary_lines(terminalreporter.stats.get("skipped", []))
+    if lines:
+        terminalreporter.section("what this run skipped")
+        for line in lines:
+            terminalreporter.write_line(line)
