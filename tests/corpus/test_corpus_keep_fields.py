@@ -1,5 +1,5 @@
 """`longformer2vec encode --keep-fields`: input fields copied beside `id` and `vector`, so the Parquet
-loads as it is into a vector store with the text to show (LanceDB, end to end, as README shows it)."""
+loads as it is into a vector store with the text to show (LanceDB, end to end, as docs/corpus.md shows it)."""
 
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ def test_plain_text_keeps_its_line_as_text(stub_dir: Path, tmp_path: Path) -> No
 
 
 def test_lancedb_loads_the_output_as_it_is_and_finds_a_document(tiny_fp32_dir: Path, tmp_path: Path) -> None:
-    """README's vector-store example: encode with the text kept, load into LanceDB, search."""
+    """The corpus page's vector-store example: encode with the text kept, load into LanceDB, search."""
     lancedb = pytest.importorskip("lancedb")
     docs = [
         {"id": "rivers", "title": "Rivers", "text": "Rivers carry water from the mountains to the sea."},

@@ -1,4 +1,4 @@
-"""`Longformer2VecBatchEncoder`: plain batches and thread defaults without Ray, then the README's Ray script."""
+"""`Longformer2VecBatchEncoder`: plain batches and thread defaults without Ray, then the Ray page's script (docs/ray.md)."""
 
 from __future__ import annotations
 
@@ -110,16 +110,16 @@ def test_threads_left_alone_with_session_options_or_without_ray(stub_dir: Path, 
     assert Longformer2VecBatchEncoder(str(stub_dir)).intra_op_num_threads is None
 
 
-def readme_ray_script() -> str:
-    """The README's `embed.py`: the first Python block after "Save as `embed.py`" in its Ray section."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+def ray_page_script() -> str:
+    """The Ray page's `embed.py`: the first Python block after "Save as `embed.py`" in docs/ray.md."""
+    readme = (Path(__file__).resolve().parents[2] / "docs" / "ray.md").read_text()
     match = re.search(r"Save as `embed\.py`.*?```python\n(.*?)```", readme, re.DOTALL)
-    assert match, "README.md has no Ray script after 'Save as `embed.py`'"
+    assert match, "docs/ray.md has no Ray script after 'Save as `embed.py`'"
     return match.group(1)
 
 
-def test_readme_ray_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path) -> None:
-    """The README's Ray script, run as written by `tests/ray_readme_driver.py` on a local 3-CPU Ray instance
+def test_ray_page_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: Path) -> None:
+    """The Ray page's script (docs/ray.md), run as written by `tests/ray_readme_driver.py` on a local 3-CPU Ray instance
     (two 1-CPU actors, one CPU left for reads and writes), over a few hundred documents in three Parquet
     files. The driver runs in its own process and fails on a Ray deprecation, after 120 s without progress
     (Ray Data's `ExecutionTimeoutError`), and in an actor whose ONNX Runtime threads differ from its CPUs;
@@ -138,7 +138,7 @@ def test_readme_ray_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: P
         rows = slice(k * 100, (k + 1) * 100)
         pq.write_table(pa.table({"id": ids[rows], "text": texts[rows]}), source / f"part-{k}.parquet")
     script = tmp_path / "embed.py"
-    script.write_text(readme_ray_script())
+    script.write_text(ray_page_script())
     driver = Path(__file__).resolve().parents[1] / "ray_readme_driver.py"
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
     env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
@@ -151,7 +151,7 @@ def test_readme_ray_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: P
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
             log, _ = proc.communicate()
-            pytest.fail(f"the README's Ray script ran past 10 minutes:\n{log[-4000:]}")
+            pytest.fail(f"the Ray page's script ran past 10 minutes:\n{log[-4000:]}")
     assert proc.returncode == 0, log[-6000:]
 
     table = pq.read_table(out).to_pydict()

@@ -1,5 +1,5 @@
-"""Every runnable code block of docs/*.md (and, with LONGFORMER2VEC_RUN_DOC_BLOCKS=1, README.md) runs as
-written, page by page, each page in a fresh working directory (see `tests/doc_blocks.py`).
+"""Every runnable code block of README.md and docs/*.md runs as written, page by page, each page in a
+fresh working directory (see `tests/doc_blocks.py`).
 
 A block that names `longformer-base-4096` finds an exported directory of that name there: a tiny
 random Longformer exported to fp32 and int8 by this test, so the reader's commands run offline.
@@ -9,7 +9,6 @@ Blocks that need the hub, a GPU, a cluster or another tool's environment carry a
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,6 @@ ALL_DOC_PAGES = sorted((ROOT / "docs").glob("*.md"))
 # Pages with a block to run: pages of prose and tables, or of marked blocks only, have nothing to run.
 DOC_PAGES = [p for p in ALL_DOC_PAGES if any(b.runner and not b.skip_reason for b in extract_blocks(p))]
 README = ROOT / "README.md"
-README_ENV = "LONGFORMER2VEC_RUN_DOC_BLOCKS"
 EXPORT_NAME = "longformer-base-4096"
 
 
@@ -65,10 +63,6 @@ def test_docs_page_blocks_run(page: Path, request: pytest.FixtureRequest, tmp_pa
     _run_page(page, request, tmp_path)
 
 
-@pytest.mark.skipif(
-    os.environ.get(README_ENV) != "1",
-    reason=f"README.md's blocks run with {README_ENV}=1 (not every README block is marked yet)",
-)
 def test_readme_blocks_run(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     _run_page(README, request, tmp_path)
 
