@@ -71,7 +71,8 @@ def cli_reference() -> str:
         (
             "`longformer2vec` is installed with the package (`python -m longformer2vec` runs the same). "
             "Every command prints `error: ...` on one line and exits with a non-zero status when it cannot "
-            "do what it was asked; [Troubleshooting](troubleshooting.md) lists those errors."
+            "do what it was asked; [Troubleshooting](troubleshooting.md) lists those errors. "
+            "[Command line](command-line.md) explains the commands and their choices."
         ),
         "",
     ]
@@ -179,7 +180,8 @@ def http_reference() -> str:
             "`longformer2vec serve --model DIR` (the `serve` extra) answers these routes; a running server "
             "describes them itself at `GET /openapi.json` (and as Swagger UI at `GET /docs`). This page is "
             "that document as a default server (no API key, default limits) serves it; `MODEL` stands for the "
-            "served model name."
+            "served model name. [Serving](serving.md) shows how to run the server, its clients, limits "
+            "and load figures."
         ),
         "",
         " ".join(doc["info"]["description"].split()),
