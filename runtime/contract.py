@@ -69,7 +69,7 @@ LAST_HIDDEN_STATE = "last_hidden_state"
 SENTENCE_EMBEDDING = "sentence_embedding"
 GRAPH_OUTPUTS = (LAST_HIDDEN_STATE, SENTENCE_EMBEDDING)
 
-# Tokens shared by consecutive windows of a text longer than the model (README, "Long texts"): 256, or a
+# Tokens shared by consecutive windows of a text longer than the model (docs/python.md, "Long texts"): 256, or a
 # quarter of a window for models too short for that (a 128-token model would otherwise advance its
 # windows one token at a time). Exports record it as the manifest's `chunk_overlap`.
 DEFAULT_CHUNK_OVERLAP = 256
