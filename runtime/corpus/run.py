@@ -3,7 +3,7 @@ committed a part at a time, then the parts are combined into the output.
 
 A chunk (the texts of one encode call) ends at every `chunk_size`-th and every `part_size`-th input
 row (by row number), and as soon as its texts hold :data:`CHARS_PER_CHUNK_CALL` characters per token
-of the model's `max_batch_tokens` (about eight model calls: on a slow model a chunk then takes seconds,
+of the model's `max_batch_tokens` (about one model call: on a slow model a chunk then takes seconds,
 not minutes). A part is committed at every `part_size`-th row, or earlier, at the end of a chunk, once
 `part_seconds` have passed since the last commit, so a kill loses little work. Where a chunk ends
 depends on the rows since the previous end only, and a commit falls on a chunk's end, so which texts
@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 BAD_ROW_POLICIES = ("fail", "skip")
 # A chunk ends once its texts hold this many characters per token of the model's max_batch_tokens:
-# about four characters make a token, so a chunk is about eight model calls' worth of tokens.
-CHARS_PER_CHUNK_CALL = 32
+# about four characters make a token, so a chunk is about one model call's worth of tokens (a window of
+# a long document is a call of its own on the CPU anyway), and a slow model still ends chunks often.
+CHARS_PER_CHUNK_CALL = 4
 
 
 @dataclass(frozen=True)
