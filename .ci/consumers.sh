@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Environments of the tools that tests/test_consumers.py loads an exported directory with. Their pins
+# Environments of the tools that tests/clients/test_consumers.py loads an exported directory with. Their pins
 # conflict with the project's (optimum-onnx needs transformers < 4.58; the project's export extra takes
 # transformers 5), so each gets its own, gitignored, inside the repository:
 #   .venv-st                  sentence-transformers' ONNX backend and optimum (one resolver: ST's onnx extra)

@@ -22,12 +22,7 @@ if "$runtime_python" -c "import torch" 2>/dev/null || "$runtime_python" -c "impo
 fi
 echo "runtime-only environment: no torch, no transformers"
 
-runtime_tests=(
-    tests/test_runtime_encoder.py tests/test_runtime_loading.py tests/test_runtime_cli.py
-    tests/test_runtime_parity.py tests/test_runtime_env.py tests/test_placement.py
-    tests/test_model_resolution.py tests/test_options.py
-    tests/test_serving.py tests/test_serving_auth.py tests/test_serving_batcher.py
-    tests/test_corpus.py tests/test_corpus_parts.py
-)
+# the runtime's areas; the exporter's (tests/export) and the other tools' (tests/clients) need torch.
+runtime_tests=(tests/runtime tests/serving tests/corpus)
 LONGFORMER2VEC_RUNTIME_ONLY=1 LONGFORMER2VEC_TEST_EXPORTS="$exports" \
     "$runtime_python" -m pytest -q -p no:cacheprovider "${runtime_tests[@]}"

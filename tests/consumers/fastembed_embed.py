@@ -1,6 +1,6 @@
 """fastembed's TextEmbedding on an exported directory, registered with ``add_custom_model``.
 
-Run by tests/test_consumers.py with the consumer environment's Python. ``specific_model_path``
+Run by tests/clients/test_consumers.py with the consumer environment's Python. ``specific_model_path``
 points fastembed at the local directory, so the hub name in ``sources`` is never fetched.
 Reads ``{"dir": ..., "texts": [...], "dim": int}`` on stdin, writes ``{"vectors": [...]}``.
 """

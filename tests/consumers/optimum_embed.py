@@ -1,6 +1,6 @@
 """optimum's ORTModelForFeatureExtraction on an exported directory, with the directory's tokenizer.
 
-Run by tests/test_consumers.py with the consumer environment's Python. The mean pooling of
+Run by tests/clients/test_consumers.py with the consumer environment's Python. The mean pooling of
 ``last_hidden_state`` over the attention mask is the caller's, as in optimum's feature-extraction docs.
 Reads ``{"dir": ..., "texts": [...]}`` on stdin, writes ``{"vectors": [...]}``.
 """

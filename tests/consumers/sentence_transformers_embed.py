@@ -1,6 +1,6 @@
 """sentence-transformers' ONNX backend on an exported directory, loaded as its docs load a local model.
 
-Run by tests/test_consumers.py with the consumer environment's Python (sentence-transformers and
+Run by tests/clients/test_consumers.py with the consumer environment's Python (sentence-transformers and
 optimum-onnx pin transformers < 4.58, which the project's own environment does not). Reads
 ``{"dir": ..., "texts": [...], "file_name": optional}`` on stdin, writes ``{"vectors": [...]}``.
 """

@@ -1,4 +1,4 @@
-// Vectors against the Python runtime's, on real exports. The Python suite (tests/test_node_client.py)
+// Vectors against the Python runtime's, on real exports. The Python suite (tests/clients/test_node_client.py)
 // exports tiny models, writes the goldens and runs this with LONGFORMER2VEC_NODE_GOLDENS (the goldens'
 // JSON) and LONGFORMER2VEC_NODE_MODEL_DIR (an fp32 export); without them these tests are skipped.
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { loadTokenizer } from "../src/tokenizer.js";
 
 const GOLDENS = process.env.LONGFORMER2VEC_NODE_GOLDENS;
 const MODEL_DIR = process.env.LONGFORMER2VEC_NODE_MODEL_DIR;
-const skip = GOLDENS && MODEL_DIR ? false : "set LONGFORMER2VEC_NODE_GOLDENS and LONGFORMER2VEC_NODE_MODEL_DIR (tests/test_node_client.py does)";
+const skip = GOLDENS && MODEL_DIR ? false : "set LONGFORMER2VEC_NODE_GOLDENS and LONGFORMER2VEC_NODE_MODEL_DIR (tests/clients/test_node_client.py does)";
 const goldens = skip ? { tokenizers: [], texts: [], cases: [] } : JSON.parse(await readFile(GOLDENS, "utf8"));
 
 /** @param {ArrayLike<number>} a @param {ArrayLike<number>} b */

@@ -1,6 +1,6 @@
 // transformers.js loading an exported longformer2vec directory as its docs load a local model:
 // env.localModelPath = the folder that holds it, env.allowRemoteModels = false, the model named by
-// its folder name. Run by tests/test_consumers.py. Reads {"dir", "texts", "dtype"?} on stdin, writes
+// its folder name. Run by tests/clients/test_consumers.py. Reads {"dir", "texts", "dtype"?} on stdin, writes
 // {"vectors": [...]} on stdout.
 import path from "node:path";
 import { env, pipeline } from "@huggingface/transformers";

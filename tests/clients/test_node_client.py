@@ -22,7 +22,7 @@ from tokenizers import Tokenizer
 from longformer2vec import Longformer2Vec
 from longformer2vec.contract import read_manifest
 
-NODE_DIR = Path(__file__).resolve().parent.parent / "clients" / "node"
+NODE_DIR = Path(__file__).resolve().parents[2] / "clients" / "node"
 REQUIRE_NODE = os.environ.get("LONGFORMER2VEC_REQUIRE_NODE") == "1"
 FP32_MAX_ABS = 1e-5
 INT8_MIN_COSINE = 0.9999

@@ -31,7 +31,7 @@ pytest.importorskip("fastapi")
 
 from longformer2vec import Longformer2Vec
 from tests.helpers_serving import Server, metric, post, slow_model_dir
-from tests.test_runtime_cli import BLOCKER
+from tests.runtime.test_runtime_cli import BLOCKER
 
 LIMITS = {"max_inputs": 4, "max_tokens": 600, "max_body": 20000}
 TEXTS = [

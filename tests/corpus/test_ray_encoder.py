@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from longformer2vec import Longformer2Vec, Longformer2VecBatchEncoder
-from tests.test_corpus import make_texts
+from tests.corpus.test_corpus import make_texts
 
 
 def test_dict_pandas_and_arrow_batches(stub_dir: Path) -> None:
@@ -112,7 +112,7 @@ def test_threads_left_alone_with_session_options_or_without_ray(stub_dir: Path, 
 
 def readme_ray_script() -> str:
     """The README's `embed.py`: the first Python block after "Save as `embed.py`" in its Ray section."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     match = re.search(r"Save as `embed\.py`.*?```python\n(.*?)```", readme, re.DOTALL)
     assert match, "README.md has no Ray script after 'Save as `embed.py`'"
     return match.group(1)
@@ -139,7 +139,7 @@ def test_readme_ray_script_embeds_every_id_once(tiny_fp32_dir: Path, tmp_path: P
         pq.write_table(pa.table({"id": ids[rows], "text": texts[rows]}), source / f"part-{k}.parquet")
     script = tmp_path / "embed.py"
     script.write_text(readme_ray_script())
-    driver = Path(__file__).with_name("ray_readme_driver.py")
+    driver = Path(__file__).resolve().parents[1] / "ray_readme_driver.py"
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="token")
     env["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
     cmd = [sys.executable, str(driver), str(script), str(tiny_fp32_dir), str(source), str(out)]

@@ -17,7 +17,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 from longformer2vec import Longformer2Vec
 from longformer2vec.cli import main
 from longformer2vec.corpus import encode_corpus, parts_dir, scan_parts
-from tests.test_corpus import make_texts, run_cli, write_jsonl
+from tests.corpus.test_corpus import make_texts, run_cli, write_jsonl
 
 
 def test_time_commits_parts_before_part_size(stub_dir: Path, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from transformers import LongformerModel
 from longformer2vec import Longformer2Vec
 from longformer2vec.export.synthetic import SAMPLE_CORPUS
 
-CONSUMERS_DIR = Path(__file__).parent / "consumers"
+CONSUMERS_DIR = Path(__file__).resolve().parents[1] / "consumers"
 REQUIRE_ENV = "LONGFORMER2VEC_REQUIRE_CONSUMERS"
 ST_PYTHON = "LONGFORMER2VEC_ST_PYTHON"
 FASTEMBED_PYTHON = "LONGFORMER2VEC_FASTEMBED_PYTHON"

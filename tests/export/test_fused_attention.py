@@ -31,7 +31,7 @@ from longformer2vec.export import export_model
 from longformer2vec.export.convert import convert_fp16, export_onnx
 from longformer2vec.export.fused_attention import OP_DOMAIN, OP_TYPE, reference_longformer_attention
 from longformer2vec.export.model import LongformerForExport
-from tests.test_export import _hf_states, _random_batch, assert_matches_hf
+from tests.export.test_export import _hf_states, _random_batch, assert_matches_hf
 
 HAS_CUDA = "CUDAExecutionProvider" in ort.get_available_providers()
 

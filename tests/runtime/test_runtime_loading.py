@@ -335,7 +335,7 @@ def test_lazy_export_dependency_missing(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_default_cuda_falls_back_to_cpu(stub_dir: Path, monkeypatch) -> None:
     """onnxruntime-gpu on a machine whose GPU cannot start: default providers fall back to CPU, and the
-    session says why (the encoder chooses the graph again and warns: tests/test_placement.py)."""
+    session says why (the encoder chooses the graph again and warns: tests/runtime/test_placement.py)."""
     from longformer2vec import session
 
     real_create = session.OnnxSession._create

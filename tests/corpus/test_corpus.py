@@ -25,7 +25,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 from longformer2vec import Longformer2Vec
 from longformer2vec.cli import main
 from longformer2vec.corpus import encode_corpus, parts_dir
-from tests.test_runtime_cli import BLOCKER
+from tests.runtime.test_runtime_cli import BLOCKER
 
 _WORD_TEXT = "I enjoy taking long walks along the beach with my dog quick brown fox lazy "
 WORDS = _WORD_TEXT.split()
