@@ -16,75 +16,16 @@ from .contract import (
     DEFAULT_MODEL,
     LAYOUTS,
     PRECISIONS,
-    GraphEntry,
-    Manifest,
     load_model_dir,
 )
+from .describe import parity_tables, summary
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
 from .options import OptionError
-from .tables import format_parity_table, format_ranking_table
 from .text import check_text
 
 _MAX_BATCH_TOKENS_DEFAULT = f"{CPU_MAX_BATCH_TOKENS} on the CPU, {GPU_MAX_BATCH_TOKENS} on a GPU"
-
-
-def _graph_summary(graph: GraphEntry) -> str:
-    quantization = graph.quantization or {}
-    recipe = f", recipe {quantization['name']}" if quantization.get("name") else ""
-    inputs = ", ".join(graph.inputs)
-    return (
-        f"  {graph.file}: {graph.name}{recipe}; layout {graph.layout or 'unrecorded'}, pad multiple "
-        f"{graph.pad_multiple}, opset {graph.opset}, {graph.node_count} nodes; inputs {inputs}; "
-        f"sha256 {graph.sha256}; created {graph.created}"
-    )
-
-
-def _summary(manifest: Manifest) -> str:
-    windows = sorted(set(manifest.attention_windows))
-    lines = [
-        f"model_id:       {manifest.model_id}",
-        f"directory:      {manifest.model_dir}",
-        f"format:         {manifest.format_version}",
-        f"vector_length:  {manifest.vector_length}",
-        f"max_length:     {manifest.max_length}",
-        f"attention:      {len(manifest.attention_windows)} layers, windows {windows}",
-        f"pooling:        {manifest.pooling}",
-        f"chunk_overlap:  {manifest.chunk_overlap}",
-        f"graphs:         {manifest.graph_summary()}",
-        *(_graph_summary(graph) for graph in manifest.graphs),
-    ]
-    versions = manifest.graphs[0].versions if manifest.graphs else {}
-    if versions:
-        lines.append("versions:       " + ", ".join(f"{k}={v}" for k, v in versions.items()))
-    return "\n".join(lines)
-
-
-def _measured(graph: GraphEntry, label: str) -> str:
-    """What a recorded table measures, said in its title: the graph itself, the fp32 trace an int8 or
-    fp16 graph was converted from, or an int8 recipe the exporter tried and refused."""
-    if label.split()[0] != graph.precision:
-        return f"the fp32 source of {graph.file} ({label}), not {graph.file} itself"
-    kept = (graph.quantization or {}).get("name")
-    if graph.precision == "int8" and kept and kept not in label.split():
-        return f"a refused candidate for {graph.file} ({label}), not the graph kept"
-    return f"{graph.file} ({label})"
-
-
-def _parity_tables(manifest: Manifest) -> str:
-    """The exporter's figures per graph: parity (its fp32 trace, then the graph), then for int8 and fp16
-    graphs the ranking figures; each title says which graph the table measures."""
-    tables = []
-    for graph in manifest.graphs:
-        for label, rows in (graph.parity or {}).items():
-            title = _measured(graph, label)
-            tables.append(
-                format_parity_table(rows, title) if isinstance(rows, list) else f"{title}: {json.dumps(rows)}"
-            )
-        for label, rows in (graph.ranking or {}).items():
-            tables.append(format_ranking_table(rows, _measured(graph, label)))
-    return "\n\n".join(tables) or "parity: (none recorded)"
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -112,14 +53,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
     except (ParityError, FileExistsError, ValueError, OSError) as exc:
         print(f"error: export failed, nothing written to {args.output}: {exc}", file=sys.stderr)
         return 1
-    print(_summary(load_model_dir(out_dir, verify_hash=False)))
+    print(summary(load_model_dir(out_dir, verify_hash=False)))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
     manifest = load_model_dir(args.dir, verify_hash=not args.no_verify)
-    print(_summary(manifest))
-    print(_parity_tables(manifest))
+    print(summary(manifest))
+    print(parity_tables(manifest))
     return 0
 
 

@@ -83,12 +83,14 @@ def check_checkpoint(local: Path) -> None:
             "nor a Hugging Face checkpoint (no config.json)"
         )
     if not any((local / name).is_file() for name in WEIGHT_FILES):
-        graphs = (local / "onnx").is_dir() or any(local.glob("*.onnx"))
-        looks = "a damaged or partly copied export (ONNX graphs but " if graphs else "no export ("
+        if (local / "onnx").is_dir() or any(local.glob("*.onnx")):
+            raise ModelLoadError(
+                f"{local} looks like a damaged or partly copied longformer2vec export: it has config.json "
+                f"and ONNX graphs but no {MANIFEST_FILE}; copy or export it again"
+            )
         raise ModelLoadError(
-            f"{local} has config.json but no {MANIFEST_FILE} and no weights ({WEIGHT_FILES[0]} or "
-            f"{WEIGHT_FILES[1]}): {looks}no {MANIFEST_FILE}) and no Hugging Face checkpoint; copy or "
-            "export it again"
+            f"{local} has config.json but neither {MANIFEST_FILE} (a longformer2vec export) nor weights "
+            f"({WEIGHT_FILES[0]} or {WEIGHT_FILES[1]}, a Hugging Face checkpoint); copy or export it again"
         )
 
 

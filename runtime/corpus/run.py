@@ -1,12 +1,14 @@
 """The run loop of `longformer2vec encode`: rows after the committed ones are embedded in chunks and
 committed a part at a time, then the parts are combined into the output.
 
-Chunks (the texts of one encode call) are cut on a grid of input row numbers: every `chunk_size` rows
-and every `part_size` rows. A part is committed at every `part_size` rows, or earlier, at the end of a
-chunk, once `part_seconds` have passed since the last commit (a slow model keeps its work after a
-kill). Commits fall on the chunk grid only, so which texts share an encode call depends on the input
-and the sizes alone, never on timing: a resumed run writes the same vectors as an uninterrupted one
-with the same sizes, bit for bit.
+A chunk (the texts of one encode call) ends at every `chunk_size`-th and every `part_size`-th input
+row (by row number), and as soon as its texts hold :data:`CHARS_PER_CHUNK_CALL` characters per token
+of the model's `max_batch_tokens` (about one model call: on a slow model a chunk then takes seconds,
+not minutes). A part is committed at every `part_size`-th row, or earlier, at the end of a chunk, once
+`part_seconds` have passed since the last commit, so a kill loses little work. Where a chunk ends
+depends on the rows since the previous end only, and a commit falls on a chunk's end, so which texts
+share an encode call depends on the input and the sizes alone, never on timing: a resumed run writes
+the same vectors as an uninterrupted one with the same sizes, bit for bit.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ if TYPE_CHECKING:
     from ..encoder import Longformer2Vec
 
 BAD_ROW_POLICIES = ("fail", "skip")
+# A chunk ends once its texts hold this many characters per token of the model's max_batch_tokens:
+# about four characters make a token, so a chunk is about one model call's worth of tokens (a window of
+# a long document is a call of its own on the CPU anyway), and a slow model still ends chunks often.
+CHARS_PER_CHUNK_CALL = 4
 
 
 @dataclass(frozen=True)
@@ -221,7 +227,8 @@ class _CorpusRun:
         self.started = self.committed_at = time.perf_counter()
         self.bar: Any = None
         self.part_rows = 0
-        self.chunk_rows = 0
+        self.chunk_rows = self.chunk_chars = 0
+        self.chunk_char_budget = CHARS_PER_CHUNK_CALL * model.max_batch_tokens
         self.part_ids: list[int | str] = []
         self.part_vectors: list[np.ndarray] = []
         self.part_kept: list[tuple[object, ...]] = []
@@ -277,12 +284,13 @@ class _CorpusRun:
             self.chunk_ids.append(row.id)  # type: ignore[arg-type]
             self.chunk_texts.append(row.text)  # type: ignore[arg-type]
             self.chunk_kept.append(row.kept)
+            self.chunk_chars += len(row.text)  # type: ignore[arg-type]
         self.part_rows += 1
         self.chunk_rows += 1
         self.last_row = row.number
         if row.number % part_size == 0:
             self._commit()
-        elif row.number % chunk_size == 0:
+        elif row.number % chunk_size == 0 or self.chunk_chars >= self.chunk_char_budget:
             self._end_chunk()
 
     def _end_chunk(self) -> None:
@@ -322,7 +330,7 @@ class _CorpusRun:
             self.chunk_ids.clear()
             self.chunk_texts.clear()
             self.chunk_kept.clear()
-        self.chunk_rows = 0
+        self.chunk_rows = self.chunk_chars = 0
         if self.bar is not None:
             self.bar.update(self.last_row - self.shown_row)
             elapsed = max(time.perf_counter() - self.started, 1e-9)

@@ -121,3 +121,22 @@ def test_part_seconds_is_checked(stub_dir: Path, tmp_path: Path, capsys) -> None
             ]
         )
     assert "--part-seconds: must be a number of seconds >= 0" in capsys.readouterr().err
+
+
+def test_long_texts_end_a_chunk_early_so_a_slow_model_still_commits(stub_dir: Path, tmp_path: Path) -> None:
+    """A chunk also ends once its texts hold 4 characters per token of max_batch_tokens: with a budget
+    of 4 x 80 = 320 characters and 100-character texts, every 4th row ends a chunk (and, with
+    part_seconds=0, a part), long before chunk_size rows."""
+    from longformer2vec.corpus import run
+
+    text = "dog " * 25  # 100 characters
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"text": text} for _ in range(10)])
+    out = tmp_path / "out.parquet"
+    model = Longformer2Vec(str(stub_dir), max_batch_tokens=80)
+    assert run.CHARS_PER_CHUNK_CALL * model.max_batch_tokens == 320
+    ends: list[int] = []
+    encode_corpus(
+        model, inp, out, chunk_size=64, part_seconds=0, progress=False,
+        on_part_committed=lambda index: ends.append(scan_parts(parts_dir(out))[-1].rows_end),
+    )  # fmt: skip
+    assert ends == [4, 8, 10]

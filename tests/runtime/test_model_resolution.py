@@ -52,7 +52,7 @@ def test_damaged_export_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
     message = str(info.value)
     assert time.monotonic() - started < 10
     assert "\n" not in message and str(d) in message and "manifest.json" in message, message
-    assert "damaged or partly copied export" in message
+    assert "damaged or partly copied longformer2vec export" in message
     assert not cache.exists()  # no export attempted, no lock file
 
 
