@@ -5,6 +5,7 @@
 #   .venv-st                  sentence-transformers' ONNX backend and optimum (one resolver: ST's onnx extra)
 #   .venv-fastembed           fastembed
 #   tests/consumers/js        transformers.js (npm ci from the committed package-lock.json)
+#   tests/consumers/web       onnxruntime-web, for the document graphs' wasm test (tests/export/test_document_graph.py)
 # Then prints the variables the tests read. Usage: bash .ci/consumers.sh  (from anywhere)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,7 @@ build_js() {
     command -v node >/dev/null || { echo "node is not installed" >&2; return 1; }
     # onnxruntime-node ships its CPU binaries; its install script would download CUDA ones.
     (cd tests/consumers/js && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+    (cd tests/consumers/web && npm ci --no-audit --no-fund --loglevel=error)
 }
 
 # The three installs are mostly download and unpacking: run side by side, each logged on its own.
@@ -53,6 +55,7 @@ echo "consumer environments built in $((SECONDS - start)) s" >&2
 .venv-st/bin/python -m pip list 2>/dev/null | grep -iE "^(sentence-transformers|optimum|optimum-onnx|transformers|onnxruntime|torch) " >&2 || true
 .venv-fastembed/bin/python -m pip list 2>/dev/null | grep -iE "^(fastembed|onnxruntime) " >&2 || true
 echo "@huggingface/transformers $(node -p 'require("./tests/consumers/js/node_modules/@huggingface/transformers/package.json").version')" >&2
+echo "onnxruntime-web $(node -p 'require("./tests/consumers/web/node_modules/onnxruntime-web/package.json").version')" >&2
 
 echo "export LONGFORMER2VEC_ST_PYTHON=$PWD/.venv-st/bin/python"
 echo "export LONGFORMER2VEC_FASTEMBED_PYTHON=$PWD/.venv-fastembed/bin/python"

@@ -26,6 +26,7 @@ from ..contract import (
     Manifest,
     read_manifest,
 )
+from ..document_graph import merge_document_graphs
 from ..errors import ModelLoadError
 from .consumer_files import consumer_files
 
@@ -127,6 +128,11 @@ def _add_graphs(staging: Path, output_dir: Path, new: Manifest, existing: Manife
             os.replace(path, target)
     merged = Manifest(**{**vars(new), "path": output_dir / MANIFEST_FILE, "raw": existing.raw})
     merged.graphs = merge_graphs(existing.graphs, new.graphs)
+    merged.document_graphs, stale = merge_document_graphs(
+        existing.document_graphs, new.document_graphs, {g.file for g in new.graphs}
+    )
+    for relative in stale:  # their weights pointed into an encoder file just replaced
+        (output_dir / relative).unlink(missing_ok=True)
     for graph in merged.graphs:
         graph.model_dir = output_dir
     write_manifest(merged)

@@ -159,6 +159,7 @@ def export_model(
     model_id: str | None = None,
     layout: str | None = None,
     global_tokens: bool = False,
+    document_graph: bool = False,
     progress: Callable[[str], None] = _stderr,
 ) -> Path:
     """Export ``model`` (hub id or local HF dir) to ``output_dir``; returns the directory.
@@ -174,6 +175,9 @@ def export_model(
     :class:`.model.LongformerForExport`) defaults per precision and model size
     (:func:`.model.default_layout`); all compute the same function. An existing export of the same
     model at ``output_dir`` keeps its other graphs; the new ones are added (or replace their twins).
+    ``document_graph=True`` also writes, beside each plain graph, its document graph
+    (``onnx/model_document*.onnx``: any number of token ids in, the windowed document vector out;
+    :mod:`.document_export`), verified against the runtime's own windowing.
     """
     from .directory import check_output_dir, install, write_model_files
     from .model import attention_windows, default_layout, max_length
@@ -223,6 +227,10 @@ def export_model(
             chunk_overlap=default_chunk_overlap(max_length(config)),
             attention_windows=attention_windows(config),
         )
+        if document_graph:
+            from .document_export import add_document_graphs
+
+            add_document_graphs(staging, manifest, runtime_tokenizer(tokenizer), progress)
         install(staging, output_dir, manifest, progress)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

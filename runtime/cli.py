@@ -19,6 +19,7 @@ from .contract import (
     load_model_dir,
 )
 from .describe import parity_tables, summary
+from .document_graph import document_graphs, verify_document_graph
 from .encoder import CPU_MAX_BATCH_TOKENS, GPU_MAX_BATCH_TOKENS
 from .errors import Longformer2VecError
 from .extras import is_missing, missing_message
@@ -37,6 +38,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from longformer2vec.export import INT8_RECIPES, ParityError
 
     kwargs: dict[str, object] = {"precision": args.precision, "global_tokens": args.global_tokens}
+    if args.document_graph:
+        kwargs["document_graph"] = True
     if args.opset is not None:
         kwargs["opset"] = args.opset
     if args.layout != "auto":
@@ -59,6 +62,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     manifest = load_model_dir(args.dir, verify_hash=not args.no_verify)
+    if not args.no_verify:
+        for graph in document_graphs(manifest):
+            verify_document_graph(graph, manifest)
     print(summary(manifest))
     print(parity_tables(manifest))
     return 0
@@ -296,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
         "ones, for --global-attention cls. Default: graphs take input_ids and attention_mask only",
     )
     p.add_argument("--no-global-tokens", action="store_true", help=argparse.SUPPRESS)  # the default now
+    p.add_argument(
+        "--document-graph",
+        action="store_true",
+        help="also write, beside each graph, a document graph (onnx/model_document*.onnx): input_ids [1, n] "
+        "of any length in, document_embedding out, long-text windows inside the graph, for ONNX Runtime in "
+        "any language; weights read from the graph's own file, not copied",
+    )
     p.set_defaults(func=_cmd_export)
 
     p = sub.add_parser("info", help="print a model directory's manifest summary and parity table")

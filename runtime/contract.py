@@ -69,6 +69,14 @@ LAST_HIDDEN_STATE = "last_hidden_state"
 SENTENCE_EMBEDDING = "sentence_embedding"
 GRAPH_OUTPUTS = (LAST_HIDDEN_STATE, SENTENCE_EMBEDDING)
 
+# Document graphs (`export --document-graph`, :mod:`longformer2vec.document_graph`): ``input_ids`` ``[1, n]``
+# of any length (``attention_mask`` optional) in, ``document_embedding`` ``[1, hidden]`` out, the long-text
+# windows inside the graph. Listed under the manifest's ``document_graphs`` key, apart from ``graphs``, so
+# that readers that know only encoder graphs never pick one.
+DOCUMENT_EMBEDDING = "document_embedding"
+DOCUMENT_KIND = "document"
+DOCUMENT_GRAPHS_KEY = "document_graphs"
+
 # Tokens shared by consecutive windows of a text longer than the model (docs/python.md, "Long texts"): 256, or a
 # quarter of a window for models too short for that (a 128-token model would otherwise advance its
 # windows one token at a time). Exports record it as the manifest's `chunk_overlap`.
@@ -96,6 +104,11 @@ def graph_file(precision: str, global_tokens: bool = False) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     stem = "model_global" if global_tokens else "model"
     return f"{GRAPH_DIR}/{stem}{'' if precision == 'fp32' else '_' + precision}.onnx"
+
+
+def document_graph_file(precision: str) -> str:
+    """Relative path of a document graph: ``onnx/model_document.onnx`` (fp32), ``onnx/model_document_int8.onnx``..."""
+    return graph_file(precision).replace("/model", "/model_document", 1)
 
 
 def sha256_file(path: str | Path) -> str:
@@ -170,6 +183,7 @@ class Manifest:
     pooling: str = "mean"
     chunk_overlap: int = DEFAULT_CHUNK_OVERLAP
     attention_windows: list[int] = field(default_factory=list)
+    document_graphs: list[dict[str, Any]] = field(default_factory=list)  # DOCUMENT_GRAPHS_KEY entries
     tokenizer_file: str = TOKENIZER_FILE
     card_file: str = CARD_FILE
     raw: dict[str, Any] = field(default_factory=dict)

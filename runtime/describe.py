@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from .contract import GraphEntry, Manifest
+from .document_graph import document_summary, document_tables
 from .tables import format_parity_table, format_ranking_table
 
 
@@ -34,6 +35,7 @@ def summary(manifest: Manifest) -> str:
         f"chunk_overlap:  {manifest.chunk_overlap}",
         f"graphs:         {manifest.graph_summary()}",
         *(graph_summary(graph) for graph in manifest.graphs),
+        *document_summary(manifest),
     ]
     versions = manifest.graphs[0].versions if manifest.graphs else {}
     if versions:
@@ -64,4 +66,5 @@ def parity_tables(manifest: Manifest) -> str:
             )
         for label, rows in (graph.ranking or {}).items():
             tables.append(format_ranking_table(rows, measured(graph, label)))
+    tables += document_tables(manifest)
     return "\n\n".join(tables) or "parity: (none recorded)"
