@@ -64,11 +64,14 @@ def combine_rows(rows: Sequence[Row], vectors: np.ndarray, n_texts: int) -> np.n
 
 
 def max_rows_per_call(graph: GraphEntry, batch_size: int) -> int:
-    """Rows one ONNX call may hold. int8 graphs quantize activations dynamically, with one scale per
-    call over the whole input (padding included), so a row's vector would depend on the rows beside it:
-    they run one row per call, which makes every text's vector a function of the text alone. On the
-    CPU that costs nothing measurable for documents, where one row already keeps every core busy."""
-    return 1 if graph.precision == "int8" else batch_size
+    """Rows one ONNX call may hold. An int8 graph whose manifest says ``batch_independent`` scales each
+    token's activations on their own, so it batches like fp32. Older int8 graphs quantize activations
+    with one scale per call over the whole input (padding included), so a row's vector would depend on
+    the rows beside it: they run one row per call, which makes every text's vector a function of the
+    text alone."""
+    if graph.precision == "int8" and not (graph.quantization or {}).get("batch_independent", False):
+        return 1
+    return batch_size
 
 
 @dataclass

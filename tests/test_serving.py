@@ -239,7 +239,7 @@ def test_same_text_same_vector_during_a_32_client_burst(
     tiny_fp32_dir: Path, tiny_int8_dir: Path, tmp_path: Path, precision: str
 ) -> None:
     """Micro-batching merges concurrent requests; a text's vector must still be the one it gets alone
-    (int8 graphs quantize per call, so the runtime runs them one row per call)."""
+    (int8 graphs scale each token's activations on its own, so their rows batch too)."""
     directory = tiny_fp32_dir if precision == "fp32" else tiny_int8_dir
     target = "The same text, sent by every client."
     alone = np.array(Longformer2Vec(directory, precision=precision).encode(target), dtype=np.float32)
