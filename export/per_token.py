@@ -7,7 +7,7 @@ scales a linear layer's input with one scale for the whole call, so a row's vect
 its u8 x s8 GEMM. Per linear layer (MatMul with a constant 2-D weight ``[K, N]``)::
 
     s   = max(ReduceMax(x), -ReduceMin(x)) / 127            [..., 1], one per token
-    xq  = QuantizeLinear(x / s, 1, 128)                      u8
+    xq  = QuantizeLinear(x * (1 / s), 1, 128)                u8 (a multiply: Div is slower)
     y   = MatMulIntegerToFloat(xq, Wq, s, w_scale, 128)      com.microsoft; int32 GEMM, per-column
                                                              weight scale, then the per-row scale
 
@@ -80,7 +80,8 @@ class _Builder:
             helper.make_node("Max", [p + "max", p + "neg_min"], [p + "absmax"], name=p + "absmax"),
             helper.make_node("Mul", [p + "absmax", "pt_inv127"], [p + "scale0"], name=p + "scale0"),
             helper.make_node("Max", [p + "scale0", "pt_tiny"], [p + "scale"], name=p + "scale"),
-            helper.make_node("Div", [x, p + "scale"], [p + "scaled"], name=p + "scaled"),
+            helper.make_node("Reciprocal", [p + "scale"], [p + "inverse"], name=p + "inverse"),
+            helper.make_node("Mul", [x, p + "inverse"], [p + "scaled"], name=p + "scaled"),
             helper.make_node(
                 "QuantizeLinear", [p + "scaled", "pt_one", "pt_zero_point"], [p + "q"], name=p + "q"
             ),

@@ -39,8 +39,9 @@ def _linear(path: Path, weight: np.ndarray, bias: np.ndarray, opset: int) -> Pat
 
 def _reference(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """The documented arithmetic in numpy: per-token symmetric u8 (zero point 128), s8 weights per column."""
-    scale = np.maximum(np.abs(x).max(-1, keepdims=True) / 127, 1e-30)
-    xq = np.clip(np.rint(x / scale), -127, 127)
+    x = x.astype(np.float32)  # the graph's float32 steps, so that no value rounds the other way
+    scale = np.maximum(np.abs(x).max(-1, keepdims=True) * np.float32(1 / 127), np.float32(1e-30))
+    xq = np.clip(np.rint(x * (np.float32(1) / scale)), -127, 127).astype(np.float64)
     wq, w_scale = quantize_weight(weight)
     return (xq @ wq.astype(np.float64)) * scale * w_scale + bias
 
@@ -57,7 +58,7 @@ def test_one_layer_matches_the_arithmetic_and_rows_do_not_interact(tmp_path: Pat
     x[1] *= 300.0  # a loud neighbour: with one scale per call it would flatten the quiet rows
     x[2, 4] = 0.0  # an all-zero token (padding-like)
     got = session.run(None, {"x": x})[0]
-    expected = _reference(x.astype(np.float64), weight, bias)
+    expected = _reference(x, weight, bias)
     exact = x.astype(np.float64) @ weight + bias
     error = float(np.abs(got - expected).max() / np.abs(expected).max())
     quantization = float(np.linalg.norm(got[0] - exact[0]) / np.linalg.norm(exact[0]))
