@@ -1,6 +1,6 @@
 """4-bit weights for small machines: ONNX Runtime's MatMulNBits (block 32/64/128, activations quantized
-per block at run time with ``accuracy_level=4``) against the per-token int8 graph: file size, batch-1
-speed, and the export's ranking figures.
+per block at run time with ``accuracy_level=4``) against the per-token int8 graph (and ONNX Runtime's
+per-call dynamic int8): file size, batch-1 speed, and the export's ranking figures.
 
     pip install onnx-ir   # ONNX Runtime's MatMulNBits quantizer needs it
     python benchmarks/int4_weights.py MODEL_DIR [--blocks 32,64,128] [--passes 5] [--results]
@@ -82,7 +82,11 @@ def main() -> None:
     reference = graph_vectors(RankingSet(False, rows, np.zeros(0)), session(fp32_path, args.threads))
     ranking_set = RankingSet(False, rows, reference.astype(np.float64))
     with tempfile.TemporaryDirectory() as tmp:
-        paths = {"int8 per-token": int8_path}
+        from longformer2vec.export.convert import Int8Recipe, quantize_int8
+
+        per_call = Path(tmp) / "per-call.onnx"
+        quantize_int8(fp32_path, per_call, Int8Recipe("all-linear", activations="per-tensor"))
+        paths = {"int8 per-token": int8_path, "int8 per-call (one row per call)": per_call}
         for block in (int(b) for b in args.blocks.split(",")):
             print(f"quantizing to 4 bits, block {block}", flush=True)
             paths[f"4-bit, block {block}"] = nbits_graph(fp32_path, Path(tmp) / f"nbits{block}.onnx", block)

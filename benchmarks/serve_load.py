@@ -358,11 +358,14 @@ def main() -> None:
             texts, counts = make_texts(
                 model / "tokenizer.json", 64, args.min_tokens, args.max_tokens, args.seed
             )
+            graphs = manifest.get("graphs", [manifest])  # format 2 lists graphs; format 1 is one graph
+            precisions = "/".join(g["precision"] for g in graphs if not g.get("global_tokens"))
+            pad_multiple = graphs[0]["pad_multiple"]
             name = f"`{model.name}`"
             model_lines.append(
-                f"- {name}: {manifest['model_id']}, {manifest['precision']}, "
+                f"- {name}: {manifest['model_id']}, {precisions} (the server runs the CPU default, int8, when present), "
                 f"{len(manifest['attention_windows'])} layers, vector {manifest['vector_length']}, "
-                f"window {max(manifest['attention_windows'])}, pad multiple {manifest['pad_multiple']}; "
+                f"window {max(manifest['attention_windows'])}, pad multiple {pad_multiple}; "
                 f"texts {min(counts)}-{max(counts)} tokens (mean {np.mean(counts):.0f})"
             )
             expected = None

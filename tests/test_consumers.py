@@ -125,7 +125,8 @@ def torch_model(tiny_hf: Path) -> TorchReference:
 
 def graph_on_batch(graph: Path, rows: list[list[int]], pad_id: int) -> np.ndarray:
     """Mean-pooled last_hidden_state of one ONNX call on all rows right-padded to the longest, as the
-    consumers batch them: int8 graphs scale activations per call, so this is what they must return."""
+    consumers batch them (int8 graphs from older exports scale activations per call, so this is what
+    consumers must return for any graph)."""
     import onnxruntime as ort
 
     width = max(len(ids) for ids in rows)
