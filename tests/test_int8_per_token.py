@@ -134,3 +134,17 @@ def test_manifest_without_the_flag_runs_one_row_per_call(tiny_int8_dir: Path) ->
     assert batching.max_rows_per_call(model.graph, 8) == 8
     old = {k: v for k, v in model.graph.quantization.items() if k != "batch_independent"}
     assert batching.max_rows_per_call(replace(model.graph, quantization=old), 8) == 1
+
+
+def test_int8_batches_short_rows_and_runs_long_rows_alone() -> None:
+    """Queries and sentences share calls; documents (over 128 tokens) run one per call, as before."""
+    from longformer2vec.contract import GraphEntry
+
+    flag = {"batch_independent": True}
+    per_token = GraphEntry("onnx/model_int8.onnx", "int8", False, pad_multiple=128, quantization=flag)
+    per_call = GraphEntry("onnx/model_int8.onnx", "int8", False, pad_multiple=128, quantization={})
+    fp32 = GraphEntry("onnx/model.onnx", "fp32", False, pad_multiple=128)
+    lengths = [5, 300, 7, 200, 90, 128, 129]
+    assert batching.call_batches(per_token, lengths, 8, 2048) == [[0, 2, 4, 5], [6], [3], [1]]
+    assert batching.call_batches(per_call, lengths, 8, 2048) == [[0], [2], [4], [5], [6], [3], [1]]
+    assert batching.call_batches(fp32, lengths, 8, 2048) == [[0, 2, 4, 5, 6, 3], [1]]
