@@ -123,10 +123,10 @@ def main() -> None:
         f"(`python benchmarks/int8_rows.py MODEL_DIR --passes {args.passes} --results`)"
     )
     conditions = (
-        f"{machine()}, {args.threads} threads, load average {load_start} at the start and {load_end} at the "
+        f"{machine()}, {args.threads} thread{'s' if args.threads > 1 else ''}, load average {load_start} at the start and {load_end} at the "
         f"end (other jobs share the cores); medians of {args.passes} passes, the modes alternating in one "
         "process. `per-call`: ONNX Runtime's dynamic quantization (one activation scale per call), which "
-        "the runtime runs one row per call; `per-token`: one scale per token, batched like fp32."
+        "the runtime runs one row per call; `per-token`: one scale per token, rows of up to 128 tokens batched."
     )
     body = "\n".join([title, "", conditions, "", *rows])
     publish("int8-rows", body, args.results)
@@ -198,7 +198,7 @@ def measure(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], a
         out += [
             "",
             (
-                f"Documents: {len(documents)} texts, the runtime's default batches: per-call "
+                f"Documents: {len(documents)} texts, the runtime's default calls: per-call "
                 f"{len(documents) / times['call']:.2f} texts/s, per-token {len(documents) / times['token']:.2f} "
                 f"texts/s (per-token / per-call time {times['token'] / times['call']:.2f})."
             ),
