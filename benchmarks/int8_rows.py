@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -100,6 +101,10 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--skip-documents", action="store_true", help="sentences and batch 1 only")
+    parser.add_argument("--documents-only", action="store_true", help="the documents comparison only")
+    parser.add_argument("--docs", type=int, default=32, help="documents in the built corpus")
+    parser.add_argument("--longest", type=int, default=4096, help="built corpus: 50 to this many tokens")
+    parser.add_argument("--seed", type=int, default=0, help="built corpus seed")
     parser.add_argument("--results", action="store_true", help="write the int8-rows section of RESULTS.md")
     args = parser.parse_args()
     if args.corpus:
@@ -107,7 +112,7 @@ def main() -> None:
     else:
         from cpu_bench import make_corpus
 
-        documents = make_corpus(args.model_dir / "tokenizer.json", 32)
+        documents = make_corpus(args.model_dir / "tokenizer.json", args.docs, args.longest, args.seed)
     load_start = loadavg()
     with tempfile.TemporaryDirectory() as tmp:
         twin = per_call_twin(args.model_dir, Path(tmp))
@@ -120,7 +125,7 @@ def main() -> None:
     load_end = loadavg()
     title = (
         "## int8 rows: per-token scales in batches against per-call scales one row per call "
-        f"(`python benchmarks/int8_rows.py MODEL_DIR --passes {args.passes} --results`)"
+        f"(`python benchmarks/int8_rows.py MODEL_DIR {' '.join(sys.argv[2:])}`)"
     )
     conditions = (
         f"{machine()}, {args.threads} thread{'s' if args.threads > 1 else ''}, load average {load_start} at the start and {load_end} at the "
@@ -133,6 +138,31 @@ def main() -> None:
 
 
 def measure(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], args) -> list[str]:
+    out = [] if args.documents_only else measure_short(token, call, documents, args)
+    if not args.skip_documents:
+        modes = {
+            "per-call, one row per call": lambda: call.encode_numpy(documents),
+            "per-token, one row per call": lambda: token.encode_numpy(documents, batch_size=1),
+            "per-token, the runtime's default calls": lambda: token.encode_numpy(documents),
+        }
+        times = alternate(modes, max(1, args.passes // 2))
+        tokens = sum(len(e.ids) for e in token.tokenizer.encode_batch(documents))
+        out += [
+            "",
+            f"Documents: {len(documents)} texts, {tokens:,} tokens, seconds per pass:",
+            "",
+            "| mode | seconds | against per-call |",
+            "|---|---|---|",
+            *(
+                f"| {name} | {t:.2f} | {t / times['per-call, one row per call']:.2f} |"
+                for name, t in times.items()
+            ),
+        ]
+        print("\n".join(out[-6:]), flush=True)
+    return out
+
+
+def measure_short(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], args) -> list[str]:
     sentences = sentences_from(documents)
     n = len(sentences)
     modes = {
@@ -189,20 +219,6 @@ def measure(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], a
             f"| {tokens} | {times['call'] * 1e3:.1f} | {times['token'] * 1e3:.1f} | "
             f"{times['token'] / times['call']:.2f} |"
         )
-        print(out[-1], flush=True)
-    if not args.skip_documents:
-        times = alternate(
-            {"call": lambda: call.encode_numpy(documents), "token": lambda: token.encode_numpy(documents)},
-            max(1, args.passes // 2),
-        )
-        out += [
-            "",
-            (
-                f"Documents: {len(documents)} texts, the runtime's default calls: per-call "
-                f"{len(documents) / times['call']:.2f} texts/s, per-token {len(documents) / times['token']:.2f} "
-                f"texts/s (per-token / per-call time {times['token'] / times['call']:.2f})."
-            ),
-        ]
         print(out[-1], flush=True)
     return out
 
