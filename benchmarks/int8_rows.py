@@ -1,17 +1,29 @@
-"""What batch independence costs int8 graphs: one row per ONNX call (the runtime's rule, so that a text's
-vector never depends on its neighbours) against several rows per call, side by side in one process.
+"""int8 with per-token activation scales (batches rows, every vector independent of its neighbours) against
+int8 with one scale per call (ONNX Runtime's dynamic quantization, run one row per call), side by side in
+one process, the modes alternating.
 
-    python benchmarks/int8_rows.py MODEL_DIR CORPUS_JSON [--passes 3] [--results]
+    python benchmarks/int8_rows.py MODEL_DIR [--corpus CORPUS_JSON] [--passes 5] [--results]
 
-MODEL_DIR is an export with an int8 graph (e.g. ``cpu_bench.py --workdir W`` leaves one in ``W/ours``);
-CORPUS_JSON a JSON list of documents (``W/corpus.json``: 32 documents of 50-4,096 tokens). The sentences
-are 64 spans of 12-20 words cut from the first document. The two modes alternate.
+MODEL_DIR is an export with fp32 and int8 graphs (``longformer2vec export ... --precision fp32,int8
+--int8-activations per-token``);
+its int8 graph must be the per-token one. The per-call twin is quantized from MODEL_DIR's fp32 graph
+into a scratch directory (the other files are linked). CORPUS_JSON is a JSON list of documents
+(default: 32 documents of 50-4,096 tokens built like ``cpu_bench.py``'s); the sentences are 64 spans
+of 12-20 words cut from them. Measured:
+
+* sentences: per-call int8 one row per call (what the runtime does with such graphs), per-token int8
+  one row per call, per-token int8 in batches of 16; and the largest difference between a sentence's
+  vector alone and in its batch;
+* batch 1 at 128, 512 and 4,096 tokens: both graphs, one text per call;
+* documents: the corpus in the runtime's default batches (per-token) against one row per call (per-call).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,73 +33,195 @@ from results_file import publish
 
 from longformer2vec import Longformer2Vec, batching
 
-MODES = {
-    "one row per call": batching.max_rows_per_call,
-    "up to batch_size rows per call": lambda graph, batch_size: batch_size,
-}
+SENTENCE_BATCH = 16
+LENGTHS = (128, 512, 4096)
 
 
-def sentences_from(document: str, count: int = 64) -> list[str]:
-    words = document.split()
-    return [" ".join(words[i : i + 12 + i % 9]) for i in range(0, count * 3, 3)]
+def sentences_from(documents: list[str], count: int = 64) -> list[str]:
+    words = " ".join(documents).split()
+    return [" ".join(words[i : i + 12 + i % 9]) for i in range(0, count * 23, 23)]
 
 
-def measure(model: Longformer2Vec, texts: list[str], passes: int) -> dict[str, list[float]]:
-    """Seconds per pass over ``texts`` in each mode, the modes alternating."""
-    model.encode_numpy(texts[:4])  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in MODES}
-    vectors: dict[str, np.ndarray] = {}
-    try:
-        for _ in range(passes):
-            for name, rule in MODES.items():
-                batching.max_rows_per_call = rule
-                start = time.perf_counter()
-                vectors[name] = model.encode_numpy(texts)
-                times[name].append(time.perf_counter() - start)
-    finally:
-        batching.max_rows_per_call = MODES["one row per call"]
-    alone = model.encode_numpy(texts[:1])[0]
-    for name, found in vectors.items():
-        print(f"  {name}: first text max |batch - alone| = {np.abs(found[0] - alone).max():.2e}")
-    return times
+def per_call_twin(model_dir: Path, work: Path) -> Path:
+    """``model_dir`` with its int8 graph replaced by ONNX Runtime's dynamic (per-call) quantization."""
+    from longformer2vec.contract import sha256_file
+    from longformer2vec.export.convert import Int8Recipe, quantize_int8
+
+    twin = work / "per-call"
+    (twin / "onnx").mkdir(parents=True)
+    for item in model_dir.iterdir():
+        if item.name not in ("onnx", "manifest.json"):
+            (twin / item.name).symlink_to(item.resolve())
+    for item in (model_dir / "onnx").iterdir():
+        if item.name != "model_int8.onnx":
+            (twin / "onnx" / item.name).symlink_to(item.resolve())
+    recipe = Int8Recipe("all-linear", activations="per-tensor")
+    quantize_int8(model_dir / "onnx" / "model.onnx", twin / "onnx" / "model_int8.onnx", recipe)
+    manifest = json.loads((model_dir / "manifest.json").read_text())
+    for graph in manifest["graphs"]:
+        if graph["precision"] == "int8" and not graph["global_tokens"]:
+            graph["sha256"] = sha256_file(twin / "onnx" / "model_int8.onnx")
+            graph["quantization"] = {
+                **recipe.as_dict(),
+                "activations": "u8, dynamic, per tensor",
+                "batch_independent": False,
+            }
+    (twin / "manifest.json").write_text(json.dumps(manifest))
+    return twin
+
+
+def alternate(modes: dict, passes: int) -> dict[str, float]:
+    """Median seconds of each mode's callable, the modes alternating ``passes`` times."""
+    times: dict[str, list[float]] = {name: [] for name in modes}
+    for fn in modes.values():
+        fn()  # warm-up
+    for _ in range(passes):
+        for name, fn in modes.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(ts)) for name, ts in times.items()}
+
+
+def text_of(model: Longformer2Vec, documents: list[str], tokens: int) -> str:
+    """A text of exactly ``tokens`` tokens (specials included), cut from the corpus."""
+    ids = model.tokenizer.encode(" ".join(documents), add_special_tokens=False).ids
+    ids = (ids * (tokens // max(1, len(ids)) + 2))[: tokens - 2]
+    text = model.tokenizer.decode(ids)
+    while len(model.tokenizer.encode(text).ids) > tokens:
+        text = text[: int(len(text) * 0.99)]
+    return text
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model_dir", type=Path)
-    parser.add_argument("corpus", type=Path)
-    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument(
+        "--corpus", type=Path, help="JSON list of documents (default: built like cpu_bench's)"
+    )
+    parser.add_argument("--passes", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--skip-documents", action="store_true", help="sentences and batch 1 only")
+    parser.add_argument("--documents-only", action="store_true", help="the documents comparison only")
+    parser.add_argument("--docs", type=int, default=32, help="documents in the built corpus")
+    parser.add_argument("--longest", type=int, default=4096, help="built corpus: 50 to this many tokens")
+    parser.add_argument("--seed", type=int, default=0, help="built corpus seed")
     parser.add_argument("--results", action="store_true", help="write the int8-rows section of RESULTS.md")
     args = parser.parse_args()
-    documents = json.loads(args.corpus.read_text(encoding="utf-8"))
-    model = Longformer2Vec(args.model_dir, precision="int8", intra_op_num_threads=args.threads)
-    load = loadavg()
-    rows = []
-    for workload, texts in (("documents", documents), ("sentences", sentences_from(documents[0]))):
-        print(f"{workload}: {len(texts)} texts")
-        times = measure(model, texts, args.passes)
-        medians = {name: float(np.median(ts)) for name, ts in times.items()}
-        one, several = medians["one row per call"], medians["up to batch_size rows per call"]
-        rows.append(
-            f"| {workload} ({len(texts)}) | {len(texts) / one:.2f} | {len(texts) / several:.2f} | "
-            f"{several / one:.2f}x |"
-        )
+    if args.corpus:
+        documents = json.loads(args.corpus.read_text(encoding="utf-8"))
+    else:
+        from cpu_bench import make_corpus
+
+        documents = make_corpus(args.model_dir / "tokenizer.json", args.docs, args.longest, args.seed)
+    load_start = loadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        twin = per_call_twin(args.model_dir, Path(tmp))
+        options = {"precision": "int8", "intra_op_num_threads": args.threads}
+        token = Longformer2Vec(args.model_dir, **options)
+        call = Longformer2Vec(twin, **options)
+        if not token.graph.quantization.get("batch_independent"):
+            raise SystemExit(f"{args.model_dir}: its int8 graph is not the per-token one")
+        rows = measure(token, call, documents, args)
+    load_end = loadavg()
     title = (
-        "## int8: one row per call against batches "
-        f"(`python benchmarks/int8_rows.py MODEL_DIR CORPUS_JSON --passes {args.passes} --results`)"
+        "## int8 rows: per-token scales in batches against per-call scales one row per call "
+        f"(`python benchmarks/int8_rows.py MODEL_DIR {' '.join(sys.argv[2:])}`)"
     )
     conditions = (
-        f"{machine()}, {args.threads} threads, load average at start {load}; medians of {args.passes} "
-        "alternating passes each; batch_size 8, max_batch_tokens 2048 (the CPU defaults)."
+        f"{machine()}, {args.threads} thread{'s' if args.threads > 1 else ''}, load average {load_start} at the start and {load_end} at the "
+        f"end (other jobs share the cores); medians of {args.passes} passes, the modes alternating in one "
+        "process. `per-call`: ONNX Runtime's dynamic quantization (one activation scale per call), which "
+        "the runtime runs one row per call; `per-token`: one scale per token, rows of up to 128 tokens batched."
     )
-    reading = (
-        "One row per call keeps every text's vector independent of its neighbours (int8 activations are "
-        "scaled per call); in batches the same text moves by up to the `max |batch - alone|` the script prints."
-    )
-    header = "| texts | one row per call, texts/s | batches, texts/s | one row against batches |"
-    body = "\n".join([title, "", conditions, "", header, "|---|---|---|---|", *rows, "", reading])
+    body = "\n".join([title, "", conditions, "", *rows])
     publish("int8-rows", body, args.results)
+
+
+def measure(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], args) -> list[str]:
+    out = [] if args.documents_only else measure_short(token, call, documents, args)
+    if not args.skip_documents:
+        modes = {
+            "per-call, one row per call": lambda: call.encode_numpy(documents),
+            "per-token, one row per call": lambda: token.encode_numpy(documents, batch_size=1),
+            "per-token, the runtime's default calls": lambda: token.encode_numpy(documents),
+        }
+        times = alternate(modes, max(1, args.passes // 2))
+        tokens = sum(len(e.ids) for e in token.tokenizer.encode_batch(documents))
+        out += [
+            "",
+            f"Documents: {len(documents)} texts, {tokens:,} tokens, seconds per pass:",
+            "",
+            "| mode | seconds | against per-call |",
+            "|---|---|---|",
+            *(
+                f"| {name} | {t:.2f} | {t / times['per-call, one row per call']:.2f} |"
+                for name, t in times.items()
+            ),
+        ]
+        print("\n".join(out[-6:]), flush=True)
+    return out
+
+
+def measure_short(token: Longformer2Vec, call: Longformer2Vec, documents: list[str], args) -> list[str]:
+    sentences = sentences_from(documents)
+    n = len(sentences)
+    modes = {
+        "per-call, one row per call": lambda: call.encode_numpy(sentences, batch_size=SENTENCE_BATCH),
+        "per-token, one row per call": lambda: token.encode_numpy(sentences, batch_size=1),
+        f"per-token, batches of {SENTENCE_BATCH}": lambda: token.encode_numpy(
+            sentences, batch_size=SENTENCE_BATCH
+        ),
+    }
+    seconds = alternate(modes, args.passes)
+    alone = np.stack([token.encode_numpy([s])[0] for s in sentences])
+    batched = token.encode_numpy(sentences, batch_size=SENTENCE_BATCH)
+    worst = float(np.abs(alone - batched).max())
+    call_alone = np.stack([call.encode_numpy([s])[0] for s in sentences])
+    rule = batching.max_rows_per_call
+    try:  # what the runtime's one-row rule prevents
+        batching.max_rows_per_call = lambda graph, batch_size: batch_size
+        call_batched = call.encode_numpy(sentences, batch_size=SENTENCE_BATCH)
+    finally:
+        batching.max_rows_per_call = rule
+    call_worst = float(np.abs(call_alone - call_batched).max())
+    cos = float(
+        np.min(np.sum(alone * batched, 1) / np.linalg.norm(alone, axis=1) / np.linalg.norm(batched, axis=1))
+    )
+    base = seconds["per-token, one row per call"]
+    out = [
+        f"{n} sentences of 12-20 words ({SENTENCE_BATCH} per batch):",
+        "",
+        "| mode | sentences/s | against per-token one row per call |",
+        "|---|---|---|",
+        *(f"| {name} | {n / s:.1f} | {base / s:.2f}x |" for name, s in seconds.items()),
+        "",
+        (
+            f"Per-token, every sentence alone against in its batch of {SENTENCE_BATCH}: max abs difference "
+            f"{worst:.2e}, min cosine {cos:.8f}. The per-call graph, were it given the same batches: "
+            f"{call_worst:.2e}."
+        ),
+        "",
+    ]
+    print("\n".join(out), flush=True)
+    out += [
+        "Batch 1 (one text per call), ms:",
+        "",
+        "| tokens | per-call | per-token | per-token / per-call |",
+    ]
+    out.append("|---|---|---|---|")
+    for tokens in LENGTHS:
+        text = [text_of(token, documents, tokens)]
+        times = alternate(
+            {"call": lambda t=text: call.encode_numpy(t), "token": lambda t=text: token.encode_numpy(t)},
+            args.passes,
+        )
+        out.append(
+            f"| {tokens} | {times['call'] * 1e3:.1f} | {times['token'] * 1e3:.1f} | "
+            f"{times['token'] / times['call']:.2f} |"
+        )
+        print(out[-1], flush=True)
+    return out
 
 
 if __name__ == "__main__":

@@ -92,6 +92,7 @@ class RunResult:
     latencies: list[float]
     mean_batch_requests: float
     mean_batch_texts: float
+    worst_vector_diff: float | None = None
 
     @property
     def rps(self) -> float:
@@ -209,7 +210,13 @@ def metric_sum(text: str, name: str) -> float:
 
 
 def run_mode(
-    label: str, model: Path, flags: list[str], texts: list[str], counts: list[int], args: argparse.Namespace
+    label: str,
+    model: Path,
+    flags: list[str],
+    texts: list[str],
+    counts: list[int],
+    args: argparse.Namespace,
+    expected: np.ndarray | None = None,
 ) -> RunResult:
     port = free_port()
     log = Path(tempfile.gettempdir()) / f"serve_load_{label}_{port}.log"
@@ -226,6 +233,7 @@ def run_mode(
         tokens = [0]
         errors = [0]
         ok = [0]
+        worst = [0.0]
         stop_at = time.monotonic() + args.time_limit
 
         def client() -> None:
@@ -238,13 +246,18 @@ def run_mode(
                         next_index[0] += 1
                     text = texts[i % len(texts)]
                     start = time.perf_counter()
+                    diff = 0.0
                     try:
                         res = http.post(url, json={"input": text})
                         good = res.status_code == 200 and len(res.json()["data"]) == 1
+                        if good and expected is not None:
+                            got = np.asarray(res.json()["data"][0]["embedding"], dtype=np.float32)
+                            diff = float(np.abs(got - expected[i % len(texts)]).max())
                     except httpx.HTTPError:
                         good = False
                     elapsed = time.perf_counter() - start
                     with lock:
+                        worst[0] = max(worst[0], diff)
                         if good:
                             ok[0] += 1
                             latencies.append(elapsed)
@@ -276,6 +289,7 @@ def run_mode(
             latencies,
             delta("longformer2vec_batch_requests_sum") / batches,
             delta("longformer2vec_batch_size_sum") / batches,
+            worst[0] if expected is not None else None,
         )
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -315,6 +329,11 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=500)
     parser.add_argument("--threads", type=int, default=None, help="server --threads (default: all cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--check-vectors",
+        action="store_true",
+        help="compare every answer with Longformer2Vec.encode of the same text in this process",
+    )
     parser.add_argument("--max-load", type=float, default=1.5, help="wait until the load average is below")
     parser.add_argument("--max-load-wait", type=float, default=600.0)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md alone")
@@ -339,24 +358,35 @@ def main() -> None:
             texts, counts = make_texts(
                 model / "tokenizer.json", 64, args.min_tokens, args.max_tokens, args.seed
             )
+            graphs = manifest.get("graphs", [manifest])  # format 2 lists graphs; format 1 is one graph
+            precisions = "/".join(g["precision"] for g in graphs if not g.get("global_tokens"))
+            pad_multiple = graphs[0]["pad_multiple"]
             name = f"`{model.name}`"
             model_lines.append(
-                f"- {name}: {manifest['model_id']}, {manifest['precision']}, "
+                f"- {name}: {manifest['model_id']}, {precisions} (the server runs the CPU default, int8, when present), "
                 f"{len(manifest['attention_windows'])} layers, vector {manifest['vector_length']}, "
-                f"window {max(manifest['attention_windows'])}, pad multiple {manifest['pad_multiple']}; "
+                f"window {max(manifest['attention_windows'])}, pad multiple {pad_multiple}; "
                 f"texts {min(counts)}-{max(counts)} tokens (mean {np.mean(counts):.0f})"
             )
+            expected = None
+            if args.check_vectors:
+                from longformer2vec import Longformer2Vec
+
+                reference = Longformer2Vec(model)  # the server's default graph, one text per call
+                expected = np.stack([reference.encode_numpy([text])[0] for text in texts])
+                del reference
             results = []
             for label, flags in modes:
                 load = wait_for_quiet_machine(args.max_load, args.max_load_wait)
                 print(f"{model.name} {label}: load average {load:.2f}, flags {flags}", flush=True)
-                r = run_mode(label, model, flags, texts, counts, args)
+                r = run_mode(label, model, flags, texts, counts, args, expected)
                 results.append(r)
                 errors += r.errors
                 rows.append(
                     f"| {name} | {r.label} | `{' '.join(r.flags) or '(defaults)'}` | {r.ok}/{r.requests} | "
                     f"{r.errors} | {r.rps:.2f} | {r.tokens / r.seconds:.0f} | {r.pct(50):.0f} | {r.pct(99):.0f} "
                     f"| {r.mean_batch_requests:.1f} | {load:.2f} |"
+                    + ("" if r.worst_vector_diff is None else f" {r.worst_vector_diff:.1e} |")
                 )
             speedups.append(f"{name} **{results[0].rps / results[1].rps:.2f}x**")
 
@@ -382,9 +412,9 @@ def main() -> None:
         "",
         (
             "| model | mode | server flags | requests ok | errors | requests/s | tokens/s | p50 ms | p99 ms "
-            "| requests per model call | load |"
+            "| requests per model call | load |" + (" max abs vs encode |" if args.check_vectors else "")
         ),
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|" + ("---|" if args.check_vectors else ""),
         *rows,
         "",
         ("Micro-batching throughput / one-at-a-time throughput: " + ", ".join(speedups) + "."),

@@ -26,6 +26,11 @@ class Int8Recipe:
     per-channel s8 weights beat per-tensor by far (per-tensor drops pooled cosine to 0.89);
     ``reduce_range`` only loses accuracy on VNNI CPUs; u8 weights gain little over s8 and run
     slower. Keeping the feed-forward down-projections in fp32 recovers most of the rest.
+
+    ``activations``: ``"per-tensor"`` (the default: ONNX Runtime's ``quantize_dynamic``, one scale per
+    call, so the runtime runs such graphs one row per call; fastest at batch 1) or ``"per-token"``
+    (:mod:`.per_token`: one scale per token, so rows can share a call, s8 weights per output channel;
+    chosen with ``export --int8-activations per-token`` for services of many short texts).
     """
 
     name: str
@@ -33,9 +38,15 @@ class Int8Recipe:
     reduce_range: bool = False
     weight_type: str = "s8"
     keep_fp32: tuple[str, ...] = ()
+    activations: str = "per-tensor"
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def batch_independent(self) -> bool:
+        """Whether a row's result is independent of the other rows of its call (per-token scales)."""
+        return self.activations == "per-token"
 
 
 INT8_RECIPES = (
@@ -93,34 +104,52 @@ def export_onnx(model: LongformerForExport, path: Path, opset: int = DEFAULT_OPS
     return graph
 
 
-def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RECIPES[0]) -> onnx.ModelProto:
-    """Dynamic int8 quantization of the linear layers (MatMul with a 2-D constant weight).
+def int8_matmuls(graph: onnx.GraphProto, recipe: Int8Recipe) -> tuple[list[str], list[str]]:
+    """(quantized, kept fp32) names of the graph's MatMul nodes under ``recipe``.
 
-    Activations are quantized per tensor at run time (u8); weights per output channel (s8) by
-    default. Every linear weight of the graph is 2-D, the global attention's included.
-    ``reduce_range`` (7-bit weights) is only needed on CPUs without VNNI, where u8 x s8
-    products can saturate; see ``benchmarks/quantization_choice.py`` for the measured figures.
-    ``keep_fp32`` names linear layers left in fp32: ``ffn_out`` the feed-forward down-projections
-    (weight taller than wide; input after GELU, the widest activation range), ``ffn_in`` the
-    up-projections (wider than tall).
+    Only a MatMul with a constant 2-D weight is a linear layer; ``keep_fp32`` names linear layers left
+    in fp32: ``ffn_out`` the feed-forward down-projections (weight taller than wide; input after GELU,
+    the widest activation range), ``ffn_in`` the up-projections (wider than tall). The attention
+    projections (merged q | k | v is ``[D, 3D]``) are always quantized.
     """
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    graph = onnx.load(str(fp32_path))
-    weights = {init.name: init for init in graph.graph.initializer}
+    weights = {init.name: init for init in graph.initializer}
 
     def stays_fp32(node: onnx.NodeProto) -> bool:
         weight = weights.get(node.input[1])
         if weight is None or len(weight.dims) != 2:
             return True
-        if node.name.startswith("/attentions."):  # attention projections (merged q | k | v is [D, 3D])
+        if node.name.startswith("/attentions."):
             return False
         rows, cols = weight.dims  # MatMul weights are [in, out]
         return ("ffn_out" in recipe.keep_fp32 and rows > cols) or (
             "ffn_in" in recipe.keep_fp32 and rows < cols
         )
 
-    exclude = [node.name for node in graph.graph.node if node.op_type == "MatMul" and stays_fp32(node)]
+    matmuls = [node for node in graph.node if node.op_type == "MatMul"]
+    return [n.name for n in matmuls if not stays_fp32(n)], [n.name for n in matmuls if stays_fp32(n)]
+
+
+def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RECIPES[0]) -> onnx.ModelProto:
+    """int8 linear layers (:func:`int8_matmuls`), activations quantized at run time.
+
+    ``per-token`` recipes write the graph of :mod:`.per_token` (s8 weights per output channel). The
+    ``per-tensor`` ones use ONNX Runtime's ``quantize_dynamic``: u8 activations with one scale per
+    call; weights per output channel (s8) by default; ``reduce_range`` (7-bit weights) is only needed
+    on CPUs without VNNI, where u8 x s8 products can saturate (``benchmarks/quantization_choice.py``).
+    """
+    graph = onnx.load(str(fp32_path))
+    quantize, exclude = int8_matmuls(graph.graph, recipe)
+    if recipe.activations == "per-token":
+        from .per_token import quantize_per_token
+
+        if not recipe.per_channel or recipe.reduce_range or recipe.weight_type != "s8":
+            raise ValueError(f"recipe {recipe.name!r}: per-token graphs have s8 weights per output channel")
+        return quantize_per_token(fp32_path, int8_path, quantize)
+    if recipe.activations != "per-tensor":
+        raise ValueError(f"recipe {recipe.name!r}: activations must be 'per-token' or 'per-tensor'")
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
     quantize_dynamic(
         str(fp32_path),
         str(int8_path),

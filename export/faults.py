@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-QUANTIZED_OPS = ("MatMulInteger", "DynamicQuantizeMatMul")
+QUANTIZED_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
 FAULTS = ("shuffle_rows", "negate", "shuffle_columns")
 
 

@@ -362,6 +362,7 @@ class _GraphWriter:
         import onnx
 
         from .model import pad_multiple
+        from .per_token import ACTIVATIONS as PER_TOKEN
 
         graph = onnx.load(str(path), load_external_data=False)
         return GraphEntry(
@@ -376,7 +377,13 @@ class _GraphWriter:
             opset=self.opset,
             node_count=len(graph.graph.node),
             quantization=(
-                {**recipe.as_dict(), "activations": "u8, dynamic, per tensor"} if recipe is not None else None
+                {
+                    **recipe.as_dict(),
+                    "activations": PER_TOKEN if recipe.batch_independent else "u8, dynamic, per tensor",
+                    "batch_independent": recipe.batch_independent,
+                }
+                if recipe is not None
+                else None
             ),
             parity=parity,
             parity_thresholds={

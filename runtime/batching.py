@@ -147,11 +147,36 @@ def combine_rows(rows: Sequence[Row], vectors: np.ndarray, n_texts: int) -> np.n
 
 
 def max_rows_per_call(graph: GraphEntry, batch_size: int) -> int:
-    """Rows one ONNX call may hold. int8 graphs quantize activations dynamically, with one scale per
-    call over the whole input (padding included), so a row's vector would depend on the rows beside it:
-    they run one row per call, which makes every text's vector a function of the text alone. On the
-    CPU that costs nothing measurable for documents, where one row already keeps every core busy."""
-    return 1 if graph.precision == "int8" else batch_size
+    """Rows one ONNX call may hold. An int8 graph whose manifest says ``batch_independent`` scales each
+    token's activations on their own, so it batches like fp32. Older int8 graphs quantize activations
+    with one scale per call over the whole input (padding included), so a row's vector would depend on
+    the rows beside it: they run one row per call, which makes every text's vector a function of the
+    text alone."""
+    if graph.precision == "int8" and not (graph.quantization or {}).get("batch_independent", False):
+        return 1
+    return batch_size
+
+
+INT8_BATCHED_ROW_TOKENS = 128
+
+
+def call_batches(
+    graph: GraphEntry, lengths: Sequence[int], batch_size: int, max_batch_tokens: int
+) -> list[list[int]]:
+    """Indices of the rows of each ONNX call, sorted by length (:func:`token_budget_batches`).
+
+    int8 graphs batch only rows of at most :data:`INT8_BATCHED_ROW_TOKENS` tokens (queries, titles,
+    sentences), where one call per row is mostly per-call overhead; a longer int8 row runs alone: on
+    the CPU one such row already keeps the cores busy, and documents in batches ran slower than one
+    per call (``benchmarks/int8_rows.py``)."""
+    multiple = graph.pad_multiple
+    per_call = max_rows_per_call(graph, batch_size)
+    if graph.precision != "int8" or per_call == 1:
+        return list(token_budget_batches(lengths, per_call, max_batch_tokens, multiple))
+    short = [i for i, n in enumerate(lengths) if n <= INT8_BATCHED_ROW_TOKENS]
+    long = sorted((i for i, n in enumerate(lengths) if n > INT8_BATCHED_ROW_TOKENS), key=lengths.__getitem__)
+    batches = token_budget_batches([lengths[i] for i in short], per_call, max_batch_tokens, multiple)
+    return [[short[j] for j in batch] for batch in batches] + [[i] for i in long]
 
 
 @dataclass
@@ -171,8 +196,7 @@ class RowRunner:
         out = np.zeros((len(rows), self.vector_length), dtype=np.float32)
         multiple = self.graph.pad_multiple
         lengths = [len(row.ids) for row in rows]
-        per_call = max_rows_per_call(self.graph, batch_size)
-        for batch in token_budget_batches(lengths, per_call, max_batch_tokens, multiple):
+        for batch in call_batches(self.graph, lengths, batch_size, max_batch_tokens):
             out[batch] = self._run_batch([rows[i].ids for i in batch], multiple)
         return out
 

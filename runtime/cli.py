@@ -44,8 +44,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
         kwargs["opset"] = args.opset
     if args.layout != "auto":
         kwargs["layout"] = args.layout
-    if args.int8_recipe != "auto":
-        kwargs["int8_recipes"] = [r for r in INT8_RECIPES if r.name == args.int8_recipe]
+    if args.int8_recipe != "auto" or args.int8_activations != "per-tensor":
+        kwargs["int8_recipes"] = [
+            dataclasses.replace(r, activations=args.int8_activations)
+            for r in INT8_RECIPES
+            if args.int8_recipe in ("auto", r.name)
+        ]
     try:
         out_dir = export_model(args.model, args.output, **kwargs)
     except ModuleNotFoundError as exc:
@@ -285,6 +289,15 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="int8 only: 'auto' tries all-linear, ffn-out-fp32, ffn-fp32 in turn and keeps the first that "
         "passes parity",
+    )
+    p.add_argument(
+        "--int8-activations",
+        choices=("per-tensor", "per-token"),
+        default="per-tensor",
+        help="int8 only: 'per-tensor' (default) scales activations once per ONNX call, so the runtime runs "
+        "int8 one row per call (fastest at batch 1); 'per-token' scales each token on its own, so int8 "
+        "rows of short texts share calls with vectors independent of their batch (slower at batch 1 on "
+        "long texts)",
     )
     p.add_argument(
         "--layout",

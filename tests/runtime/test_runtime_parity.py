@@ -104,8 +104,9 @@ def _max_diff_in_batches(model: Longformer2Vec, target: str) -> float:
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_vector_never_depends_on_batch(tiny_fp32_dir, tiny_int8_dir, precision, monkeypatch) -> None:
-    """A text's vector is the same alone, among 7 texts of mixed lengths, and through `embed`: int8 graphs
-    quantize activations with one scale per call, so they run one row per call; fp32 batches freely."""
+    """A text's vector is the same alone, among 7 texts of mixed lengths, and through `embed`: the default
+    int8 graph quantizes activations with one scale per call, so it runs one row per call; fp32 batches
+    freely (per-token int8 graphs batch too: tests/export/test_int8_per_token.py)."""
     directory = tiny_fp32_dir if precision == "fp32" else tiny_int8_dir
     model = Longformer2Vec(str(directory), precision=precision)
     worst = max(_max_diff_in_batches(model, text) for text in (TEXTS[0], TEXTS[4], LONG_TEXT))
@@ -133,9 +134,10 @@ def test_vector_never_depends_on_batch(tiny_fp32_dir, tiny_int8_dir, precision, 
     via_cli = np.asarray(json.loads(res.stdout)[3], dtype=np.float32)
     assert float(np.abs(via_cli - model.encode_numpy([TEXTS[0]])[0]).max()) <= 1e-5
 
-    if precision == "int8":  # the rule matters: batched int8 rows would move each other's vectors
+    if precision == "int8":  # the rule matters: batched per-call int8 rows would move each other's vectors
         from longformer2vec import batching
 
+        assert model.graph.quantization["batch_independent"] is False
         monkeypatch.setattr(batching, "max_rows_per_call", lambda graph, batch_size: batch_size)
         batched = max(_max_diff_in_batches(model, text) for text in (TEXTS[0], TEXTS[4]))
         print(f"int8 with several rows per call: max |alone - in batch| = {batched:.2e}")
