@@ -55,6 +55,12 @@ python3 -m venv "$work/venv"
     "$work/venv/bin/longformer2vec" info "$work/model" >"$work/info.txt"
     grep -q "graphs:         fp32" "$work/info.txt"
     "$work/venv/bin/longformer2vec" embed --model "$work/model" "$TEXT" >"$work/wheel.json"
+    # without the serve extra, serve names the packages to install (a wheel has no checkout for `pip -e`)
+    if "$work/venv/bin/longformer2vec" serve --model "$work/model" 2>"$work/serve.txt"; then
+        echo "serve ran without the serve extra" >&2
+        exit 1
+    fi
+    grep -q "pip install 'fastapi" "$work/serve.txt" || { cat "$work/serve.txt" >&2; exit 1; }
     "$work/venv/bin/python" - "$ROOT" <<'EOF'
 import sys
 from pathlib import Path
