@@ -124,3 +124,12 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ApiError(422, f"request body must be a JSON object, got {_type_name(body)}")
     return body
+
+
+async def read_body(
+    request: Request, limit: int, texts_name: str, model: type[Body]
+) -> tuple[list[str], Body]:
+    """An embedding request's texts and body: the JSON object, its text field checked first (token ids,
+    the index of a bad item), then the whole body against the route's model."""
+    raw = await read_json(request, limit)
+    return texts_field(raw, texts_name), validate_body(raw, model)

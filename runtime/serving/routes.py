@@ -25,7 +25,7 @@ from ..encoder import Longformer2Vec
 from .batcher import QueueFullError
 from .errors import ApiError
 from .info import model_card, model_list, tei_info
-from .parsing import read_json, texts_field, validate_body
+from .parsing import read_body
 from .schemas import (
     Health,
     Info,
@@ -133,9 +133,7 @@ async def _embed(
 async def openai_embeddings(request: Request) -> Response:
     state = _state(request)
     try:
-        raw = await read_json(request, state.config.max_body_bytes)
-        texts = texts_field(raw, "input")
-        body = validate_body(raw, OpenAIEmbeddingRequest)
+        texts, body = await read_body(request, state.config.max_body_bytes, "input", OpenAIEmbeddingRequest)
         model = state.model
         if body.dimensions is not None and model is not None and body.dimensions != model.vector_length:
             raise ApiError(
@@ -165,9 +163,7 @@ async def openai_embeddings(request: Request) -> Response:
 async def tei_embed(request: Request) -> Response:
     state = _state(request)
     try:
-        raw = await read_json(request, state.config.max_body_bytes)
-        texts = texts_field(raw, "inputs")
-        body = validate_body(raw, TEIEmbedRequest)
+        texts, body = await read_body(request, state.config.max_body_bytes, "inputs", TEIEmbedRequest)
         direction = (body.truncation_direction or "right").lower()
         result = await _embed(state, texts, truncate=bool(body.truncate), direction=direction)
     except ApiError as err:
