@@ -10,7 +10,8 @@ from pathlib import Path
 import onnx
 import torch
 
-from ..contract import GRAPH_OUTPUTS, LAST_HIDDEN_STATE, SENTENCE_EMBEDDING
+from ..batching import INT8_BATCHED_ROW_TOKENS
+from ..contract import GRAPH_OUTPUTS, INT8_ACTIVATIONS, LAST_HIDDEN_STATE, SENTENCE_EMBEDDING
 from .model import LongformerForExport
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,11 @@ class Int8Recipe:
     ``reduce_range`` only loses accuracy on VNNI CPUs; u8 weights gain little over s8 and run
     slower. Keeping the feed-forward down-projections in fp32 recovers most of the rest.
 
-    ``activations``: ``"per-tensor"`` (the default: ONNX Runtime's ``quantize_dynamic``, one scale per
-    call, so the runtime runs such graphs one row per call; fastest at batch 1) or ``"per-token"``
-    (:mod:`.per_token`: one scale per token, so rows can share a call, s8 weights per output channel;
-    chosen with ``export --int8-activations per-token`` for services of many short texts).
+    ``activations``: ``"by-length"`` (the default, :mod:`.length_switch`: one scale per token on inputs
+    up to :data:`SHORT_ROW_TOKENS` wide, so short rows share calls, and ONNX Runtime's per-call scale
+    above, where one row per call is the fastest), ``"per-tensor"`` (``quantize_dynamic`` only: one
+    scale per call, so the runtime runs every row alone) or ``"per-token"`` (:mod:`.per_token` at every
+    width; a few percent slower than per-call on long inputs).
     """
 
     name: str
@@ -38,15 +40,25 @@ class Int8Recipe:
     reduce_range: bool = False
     weight_type: str = "s8"
     keep_fp32: tuple[str, ...] = ()
-    activations: str = "per-tensor"
+    activations: str = "by-length"
 
     def as_dict(self) -> dict:
         return asdict(self)
 
     @property
     def batch_independent(self) -> bool:
-        """Whether a row's result is independent of the other rows of its call (per-token scales)."""
-        return self.activations == "per-token"
+        """Whether a row's result can be independent of the other rows of its call (per-token scales,
+        on calls up to :attr:`batch_independent_width` wide)."""
+        return self.activations in ("per-token", "by-length")
+
+    @property
+    def batch_independent_width(self) -> int | None:
+        """The widest call (padded tokens) whose rows do not affect each other; None: any width."""
+        return SHORT_ROW_TOKENS if self.activations == "by-length" else None
+
+
+ACTIVATIONS = INT8_ACTIVATIONS
+SHORT_ROW_TOKENS = INT8_BATCHED_ROW_TOKENS  # the by-length graph's per-token branch: inputs this wide or less
 
 
 INT8_RECIPES = (
@@ -136,18 +148,40 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
     ``per-tensor`` ones use ONNX Runtime's ``quantize_dynamic``: u8 activations with one scale per
     call; weights per output channel (s8) by default; ``reduce_range`` (7-bit weights) is only needed
     on CPUs without VNNI, where u8 x s8 products can saturate (``benchmarks/quantization_choice.py``).
+    ``by-length`` recipes write both and join them with :func:`.length_switch.merge_by_length`.
     """
+    if recipe.activations not in ACTIVATIONS:
+        raise ValueError(f"recipe {recipe.name!r}: activations must be one of {', '.join(ACTIVATIONS)}")
     graph = onnx.load(str(fp32_path))
     quantize, exclude = int8_matmuls(graph.graph, recipe)
+    if recipe.activations != "per-tensor" and (
+        not recipe.per_channel or recipe.reduce_range or recipe.weight_type != "s8"
+    ):
+        raise ValueError(f"recipe {recipe.name!r}: per-token graphs have s8 weights per output channel")
     if recipe.activations == "per-token":
         from .per_token import quantize_per_token
 
-        if not recipe.per_channel or recipe.reduce_range or recipe.weight_type != "s8":
-            raise ValueError(f"recipe {recipe.name!r}: per-token graphs have s8 weights per output channel")
         return quantize_per_token(fp32_path, int8_path, quantize)
-    if recipe.activations != "per-tensor":
-        raise ValueError(f"recipe {recipe.name!r}: activations must be 'per-token' or 'per-tensor'")
+    if recipe.activations == "by-length":
+        from .length_switch import merge_by_length
+        from .per_token import quantize_per_token
 
+        long_path = int8_path.with_name(int8_path.stem + ".per-call.tmp.onnx")
+        short_path = int8_path.with_name(int8_path.stem + ".per-token.tmp.onnx")
+        try:
+            _quantize_dynamic(fp32_path, long_path, recipe, exclude)
+            quantize_per_token(fp32_path, short_path, quantize)
+            return merge_by_length(long_path, short_path, int8_path, SHORT_ROW_TOKENS)
+        finally:
+            long_path.unlink(missing_ok=True)
+            short_path.unlink(missing_ok=True)
+    return _quantize_dynamic(fp32_path, int8_path, recipe, exclude)
+
+
+def _quantize_dynamic(
+    fp32_path: Path, int8_path: Path, recipe: Int8Recipe, exclude: list[str]
+) -> onnx.ModelProto:
+    """ONNX Runtime's dynamic quantization: one activation scale per call."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(

@@ -134,6 +134,18 @@ def _ancestors(graph: onnx.GraphProto, output: str) -> list[onnx.NodeProto]:
     return [node for i, node in enumerate(graph.node) if i in needed]
 
 
+def _rename_inputs(node: onnx.NodeProto, rename: dict[str, str]) -> None:
+    """Rename ``node``'s inputs, and those of the nodes of its subgraphs (an ``If`` reads the graph's
+    inputs from its branches), in place."""
+    for i, name in enumerate(node.input):
+        if name in rename:
+            node.input[i] = rename[name]
+    for attribute in node.attribute:
+        for sub in [attribute.g, *attribute.graphs]:
+            for inner in sub.node:
+                _rename_inputs(inner, rename)
+
+
 def _const(name: str, value, dtype=np.int64) -> TensorProto:
     return numpy_helper.from_array(np.asarray(value, dtype=dtype), P + name)
 
@@ -193,9 +205,7 @@ def _body(
     for node in _ancestors(encoder, SENTENCE_EMBEDDING):
         copy = onnx.NodeProto()
         copy.CopyFrom(node)
-        for i, name in enumerate(copy.input):
-            if name in rename:
-                copy.input[i] = rename[name]
+        _rename_inputs(copy, rename)
         nodes.append(copy)
     nodes += [
         helper.make_node("Identity", [P + "cond_in"], [P + "cond_out"]),

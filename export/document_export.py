@@ -29,6 +29,7 @@ from ..contract import (
 from ..document_graph import format_document_table
 from ..errors import ParityError
 from .directory import write_manifest
+from .length_switch import all_nodes
 from .verify import VERIFICATION_TEXT
 
 # The document graph's vector against the runtime's, per component. fp16 values step by about 1e-3 near 1:
@@ -159,7 +160,7 @@ def add_document_graphs(staging: Path, manifest: Manifest, backend, progress: Ca
                 "encoder_sha256": graph.sha256,
                 "weights_file": graph.file,
                 "size_bytes": path.stat().st_size,
-                "node_count": len(model.graph.node),
+                "node_count": sum(1 for _ in all_nodes(model.graph)),
                 "specials": [head, tail],
                 "window": window,
                 "stride": stride,

@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from .length_switch import all_nodes
+
 QUANTIZED_OPS = ("MatMulInteger", "DynamicQuantizeMatMul", "MatMulIntegerToFloat")
 FAULTS = ("shuffle_rows", "negate", "shuffle_columns")
 
@@ -21,11 +23,11 @@ FAULTS = ("shuffle_rows", "negate", "shuffle_columns")
 def quantized_weights(graph: onnx.ModelProto) -> list[tuple[str, str]]:
     """(node name, weight initializer name) of every quantized linear layer, in graph order."""
     names = {init.name for init in graph.graph.initializer}
-    return [
-        (node.name, node.input[1])
-        for node in graph.graph.node
-        if node.op_type in QUANTIZED_OPS and node.input[1] in names
-    ]
+    found: dict[str, str] = {}  # weight -> first node; the branches of a by-length graph share weights
+    for node in all_nodes(graph.graph):
+        if node.op_type in QUANTIZED_OPS and node.input[1] in names:
+            found.setdefault(node.input[1], node.name)
+    return [(node, weight) for weight, node in found.items()]
 
 
 def corrupt(weight: np.ndarray, fault: str, seed: int = 0) -> np.ndarray:

@@ -30,6 +30,7 @@ from ..contract import (
 from ..errors import ModelLoadError, ParityError
 from .convert import INT8_RECIPES, Int8Recipe
 from .directory import merge_graphs
+from .length_switch import all_nodes
 from .ranking import RANKING_THRESHOLDS
 from .verify import FP32_TOKEN_MAX_RELATIVE, POOLED_COSINE_THRESHOLDS, VERIFICATION_TEXT
 
@@ -60,6 +61,28 @@ def load_hf(model: str):
     if not getattr(tokenizer, "is_fast", False):
         raise ValueError(f"{model}: a fast tokenizer (tokenizer.json) is required for the runtime")
     return hf_model, tokenizer
+
+
+def quantization_record(recipe) -> dict:
+    """The manifest's ``quantization`` of an int8 graph: the recipe, how activations are scaled, and
+    whether (up to which call width) rows of one call leave each other's results alone."""
+    from .per_token import ACTIVATIONS as PER_TOKEN
+
+    per_call = "u8, dynamic, per tensor"
+    activations = {
+        "per-token": PER_TOKEN,
+        "per-tensor": per_call,
+        "by-length": f"{PER_TOKEN} on inputs up to {recipe.batch_independent_width} tokens wide; {per_call} above",
+    }[recipe.activations]
+    record = {
+        **recipe.as_dict(),
+        "activation_mode": recipe.activations,
+        "activations": activations,
+        "batch_independent": recipe.batch_independent,
+    }
+    if recipe.batch_independent_width is not None:
+        record["batch_independent_width"] = recipe.batch_independent_width
+    return record
 
 
 def special_token_frame(backend) -> tuple[list[int], list[int]]:
@@ -362,7 +385,6 @@ class _GraphWriter:
         import onnx
 
         from .model import pad_multiple
-        from .per_token import ACTIVATIONS as PER_TOKEN
 
         graph = onnx.load(str(path), load_external_data=False)
         return GraphEntry(
@@ -375,16 +397,8 @@ class _GraphWriter:
             layout=layout,
             pad_multiple=pad_multiple(self.hf_model.config, layout),
             opset=self.opset,
-            node_count=len(graph.graph.node),
-            quantization=(
-                {
-                    **recipe.as_dict(),
-                    "activations": PER_TOKEN if recipe.batch_independent else "u8, dynamic, per tensor",
-                    "batch_independent": recipe.batch_independent,
-                }
-                if recipe is not None
-                else None
-            ),
+            node_count=sum(1 for _ in all_nodes(graph.graph)),
+            quantization=quantization_record(recipe) if recipe is not None else None,
             parity=parity,
             parity_thresholds={
                 "pooled_min_cosine": dict(POOLED_COSINE_THRESHOLDS),

@@ -147,14 +147,11 @@ def combine_rows(rows: Sequence[Row], vectors: np.ndarray, n_texts: int) -> np.n
 
 
 def max_rows_per_call(graph: GraphEntry, batch_size: int) -> int:
-    """Rows one ONNX call may hold. An int8 graph whose manifest says ``batch_independent`` scales each
-    token's activations on their own, so it batches like fp32. Older int8 graphs quantize activations
-    with one scale per call over the whole input (padding included), so a row's vector would depend on
-    the rows beside it: they run one row per call, which makes every text's vector a function of the
-    text alone."""
-    if graph.precision == "int8" and not (graph.quantization or {}).get("batch_independent", False):
-        return 1
-    return batch_size
+    """Rows one ONNX call may hold: one for int8 graphs that scale activations once per call over the
+    whole input (padding included), where a row's vector would depend on the rows beside it; running
+    them one row per call makes every text's vector a function of the text alone. Graphs that scale
+    per token (``GraphEntry.batch_independent_width``) batch like fp32."""
+    return 1 if graph.batch_independent_width == 0 else batch_size
 
 
 INT8_BATCHED_ROW_TOKENS = 128
@@ -165,17 +162,21 @@ def call_batches(
 ) -> list[list[int]]:
     """Indices of the rows of each ONNX call, sorted by length (:func:`token_budget_batches`).
 
-    int8 graphs batch only rows of at most :data:`INT8_BATCHED_ROW_TOKENS` tokens (queries, titles,
-    sentences), where one call per row is mostly per-call overhead; a longer int8 row runs alone: on
-    the CPU one such row already keeps the cores busy, and documents in batches ran slower than one
-    per call (``benchmarks/int8_rows.py``)."""
+    int8 graphs batch only rows of at most :data:`INT8_BATCHED_ROW_TOKENS` padded tokens (queries,
+    titles, sentences), and no wider than the graph's ``batch_independent_width``: there one call per
+    row is mostly per-call overhead. A longer int8 row runs alone: on the CPU one such row already
+    keeps the cores busy, and documents in batches ran slower than one per call
+    (``benchmarks/int8_rows.py``); a ``by-length`` graph also scales such rows once per call."""
     multiple = graph.pad_multiple
-    per_call = max_rows_per_call(graph, batch_size)
-    if graph.precision != "int8" or per_call == 1:
+    width = graph.batch_independent_width
+    if graph.precision != "int8" or width == 0:
+        per_call = max_rows_per_call(graph, batch_size)
         return list(token_budget_batches(lengths, per_call, max_batch_tokens, multiple))
-    short = [i for i, n in enumerate(lengths) if n <= INT8_BATCHED_ROW_TOKENS]
-    long = sorted((i for i, n in enumerate(lengths) if n > INT8_BATCHED_ROW_TOKENS), key=lengths.__getitem__)
-    batches = token_budget_batches([lengths[i] for i in short], per_call, max_batch_tokens, multiple)
+    limit = INT8_BATCHED_ROW_TOKENS if width is None else min(width, INT8_BATCHED_ROW_TOKENS)
+    short = [i for i, n in enumerate(lengths) if padded_width(n, multiple) <= limit]
+    chosen = set(short)
+    long = sorted((i for i in range(len(lengths)) if i not in chosen), key=lengths.__getitem__)
+    batches = token_budget_batches([lengths[i] for i in short], batch_size, max_batch_tokens, multiple)
     return [[short[j] for j in batch] for batch in batches] + [[i] for i in long]
 
 

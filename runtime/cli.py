@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from .batching import INT8_BATCHED_ROW_TOKENS
 from .cli_options import add_model_arguments, model_from_args, positive_int
 from .contract import (
     DEFAULT_MODEL,
+    INT8_ACTIVATIONS,
     LAYOUTS,
     PRECISIONS,
     load_model_dir,
@@ -44,7 +46,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         kwargs["opset"] = args.opset
     if args.layout != "auto":
         kwargs["layout"] = args.layout
-    if args.int8_recipe != "auto" or args.int8_activations != "per-tensor":
+    if args.int8_recipe != "auto" or args.int8_activations != "by-length":
         kwargs["int8_recipes"] = [
             dataclasses.replace(r, activations=args.int8_activations)
             for r in INT8_RECIPES
@@ -292,12 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--int8-activations",
-        choices=("per-tensor", "per-token"),
-        default="per-tensor",
-        help="int8 only: 'per-tensor' (default) scales activations once per ONNX call, so the runtime runs "
-        "int8 one row per call (fastest at batch 1); 'per-token' scales each token on its own, so int8 "
-        "rows of short texts share calls with vectors independent of their batch (slower at batch 1 on "
-        "long texts)",
+        choices=INT8_ACTIVATIONS,
+        default="by-length",
+        help="int8 only: 'by-length' (default) scales each token's activations on its own on inputs up to "
+        f"{INT8_BATCHED_ROW_TOKENS} tokens wide, so short texts share ONNX calls with vectors independent of their "
+        "batch, and once per call above, where each row runs alone; 'per-tensor' scales once per call at "
+        "every width (every row alone); 'per-token' scales per token at every width (slower on long texts)",
     )
     p.add_argument(
         "--layout",

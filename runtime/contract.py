@@ -120,6 +120,11 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
+# How an int8 graph scales its activations (``export --int8-activations``): per token on inputs up to a
+# width and per call above (``by-length``), once per call, or per token at every width.
+INT8_ACTIVATIONS = ("by-length", "per-tensor", "per-token")
+
+
 @dataclass
 class GraphEntry:
     """One graph of a directory, as its manifest lists it."""
@@ -149,6 +154,18 @@ class GraphEntry:
     @property
     def path(self) -> Path:
         return self.model_dir / self.file
+
+    @property
+    def batch_independent_width(self) -> int | None:
+        """The widest call (padded tokens) in which rows leave each other's vectors alone: None for any
+        width (fp32, fp16, int8 scaled per token), 0 for none (int8 scaled once per call: one row per
+        call), else the manifest's ``batch_independent_width`` (``by-length`` int8)."""
+        if self.precision != "int8":
+            return None
+        quantization = self.quantization or {}
+        if not quantization.get("batch_independent", False):
+            return 0
+        return quantization.get("batch_independent_width")
 
     @property
     def name(self) -> str:

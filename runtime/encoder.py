@@ -76,9 +76,9 @@ class Longformer2Vec:
       optional L2 normalisation (:mod:`.batching` states the rule). `pooling="cls"` combines window CLS
       vectors the same way.
     * A text's vector depends on the text, the model and these options only, never on the other texts
-      of a call: rows are padded with a mask that pooling ignores, and int8 graphs whose activation
-      scale spans a whole call (the default export) run one row per call, while per-token int8 graphs
-      (`export --int8-activations per-token`) batch their short rows (:func:`.batching.call_batches`).
+      of a call: rows are padded with a mask that pooling ignores; the default int8 graph scales
+      activations per token on inputs up to 128 tokens wide, so its short rows share calls, and once
+      per call above, so longer rows run one per call (:func:`.batching.call_batches`).
       Other graphs batch up to `batch_size` rows sorted by length, within `max_batch_tokens` padded
       tokens (:func:`default_max_batch_tokens`), which bounds peak memory on long documents.
     * `optimized_cache=True` keeps ONNX Runtime's optimized copy of the graph under

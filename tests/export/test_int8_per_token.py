@@ -1,6 +1,7 @@
-"""Per-token int8 (export/per_token.py): the arithmetic of one layer, row independence, and the runtime's
-rule for int8 graphs that scale activations per call (the default export; one row per call) against
-per-token ones (`export --int8-activations per-token`; batched)."""
+"""int8 activation scaling: per token (export/per_token.py: the arithmetic of one layer, row independence),
+per call (`export --int8-activations per-tensor`; one row per call) and by length (the default,
+export/length_switch.py: per token up to 128 tokens wide, where rows batch, per call above), and the
+runtime's batching rule for each."""
 
 from __future__ import annotations
 
@@ -128,15 +129,29 @@ def test_per_token_int8_batches_and_every_vector_is_the_same_alone(per_token_int
     assert worst <= 1e-5
 
 
-def test_the_default_int8_export_scales_per_call_and_runs_one_row_per_call(
-    tiny_int8_dir: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.fixture(scope="module")
+def per_call_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An int8 export with ONNX Runtime's dynamic quantization only (one scale per call)."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("onnx") / "per-call"
+    cmd = [sys.executable, "-m", "longformer2vec", "export", str(tiny_hf), "--output", str(out)]
+    cmd += ["--precision", "int8", "--int8-activations", "per-tensor"]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    return out
+
+
+def test_per_call_int8_runs_one_row_per_call(
+    per_call_int8_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The default (fastest at batch 1) keeps ONNX Runtime's per-call scale; the runtime keeps every vector
-    independent by running it one row per call, and the rule matters: batched, it moves its rows."""
-    (graph,) = json.loads((tiny_int8_dir / "manifest.json").read_text())["graphs"]
+    """ONNX Runtime's per-call scale: the runtime keeps every vector independent by running it one row
+    per call, and the rule matters: batched, it moves its rows."""
+    (graph,) = json.loads((per_call_int8_dir / "manifest.json").read_text())["graphs"]
     assert graph["quantization"]["batch_independent"] is False
     assert graph["quantization"]["activations"] == "u8, dynamic, per tensor"
-    model = Longformer2Vec(tiny_int8_dir, precision="int8")
+    model = Longformer2Vec(per_call_int8_dir, precision="int8")
     assert batching.max_rows_per_call(model.graph, 8) == 1
     texts = ["dog", "I enjoy taking long walks along the beach with my dog. " * 3, "a b c " * 20]
     alone = np.stack([model.encode_numpy([t])[0] for t in texts])
@@ -145,6 +160,73 @@ def test_the_default_int8_export_scales_per_call_and_runs_one_row_per_call(
     moved = float(np.abs(model.encode_numpy(texts) - alone).max())
     print(f"per-call int8 with several rows per call: max |alone - in batch| = {moved:.2e}")
     assert moved > 1e-5
+
+
+def _session(path: Path) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _pooled(session: ort.InferenceSession, ids: np.ndarray) -> np.ndarray:
+    feed = {"input_ids": ids, "attention_mask": np.ones_like(ids)}
+    return session.run(["sentence_embedding"], feed)[0]
+
+
+def test_the_default_int8_is_per_token_up_to_a_width_and_per_call_above(
+    tiny_int8_dir: Path, per_call_int8_dir: Path, per_token_int8_dir: Path, tmp_path: Path
+) -> None:
+    """The by-length graph gives the per-token graph's results on inputs up to its width and the per-call
+    graph's above, bit for bit, and stores the shared s8 weights once. The tiny model takes at most 128
+    tokens, the default width, so the switch is rebuilt here from the same two graphs at 16 tokens."""
+    from longformer2vec.export.length_switch import merge_by_length
+
+    (graph,) = json.loads((tiny_int8_dir / "manifest.json").read_text())["graphs"]
+    assert graph["quantization"]["activation_mode"] == "by-length"
+    assert graph["quantization"]["batch_independent_width"] == 128
+    long_path = per_call_int8_dir / "onnx" / "model_int8.onnx"
+    short_path = per_token_int8_dir / "onnx" / "model_int8.onnx"
+    merge_by_length(long_path, short_path, tmp_path / "switch.onnx", 16)
+    switch, per_call, per_token = (_session(p) for p in (tmp_path / "switch.onnx", long_path, short_path))
+    rng = np.random.default_rng(3)
+    for batch, width in [(1, 5), (3, 16), (1, 17), (2, 64), (1, 128)]:
+        ids = rng.integers(5, 100, (batch, width)).astype(np.int64)
+        want, other = (per_token, per_call) if width <= 16 else (per_call, per_token)
+        got = _pooled(switch, ids)
+        differs = float(np.abs(got - _pooled(other, ids)).max())
+        print(
+            f"{batch}x{width}: equal to {'per-token' if width <= 16 else 'per-call'}; the other differs by {differs:.1e}"
+        )
+        assert np.array_equal(got, _pooled(want, ids))
+        assert differs > 0
+
+    def s8_weights(path: Path) -> list[bytes]:
+        model = onnx.load(str(path))
+        return sorted(i.raw_data for i in model.graph.initializer if i.data_type == TensorProto.INT8)
+
+    assert s8_weights(tmp_path / "switch.onnx") == s8_weights(long_path)  # one copy, shared by both branches
+
+
+def test_the_default_int8_batches_short_texts_and_runs_long_ones_alone(tiny_int8_dir: Path) -> None:
+    """Short texts share calls with every vector as it is alone; texts over 128 tokens run one per call."""
+    model = Longformer2Vec(tiny_int8_dir, precision="int8")
+    assert model.graph.batch_independent_width == 128
+    texts = [
+        "dog",
+        "a b c " * 20,
+        "I enjoy taking long walks along the beach with my dog. " * 3,
+        "x " * 400,
+        "",
+    ]
+    lengths = [len(e.ids) for e in model.tokenizer.encode_batch(texts)]
+    batches = batching.call_batches(model.graph, lengths, 8, 2048)
+    assert any(len(b) > 1 for b in batches) and all(
+        len(b) == 1 for b in batches if max(lengths[i] for i in b) > 128
+    )
+    alone = np.stack([model.encode_numpy([t])[0] for t in texts])
+    worst = float(np.abs(model.encode_numpy(texts) - alone).max())
+    print(f"by-length int8, token counts {lengths}: max |alone - in batch| = {worst:.2e}")
+    assert worst <= 1e-5
 
 
 def test_manifest_without_the_flag_runs_one_row_per_call(per_token_int8_dir: Path) -> None:
@@ -161,9 +243,15 @@ def test_int8_batches_short_rows_and_runs_long_rows_alone() -> None:
 
     flag = {"batch_independent": True}
     per_token = GraphEntry("onnx/model_int8.onnx", "int8", False, pad_multiple=128, quantization=flag)
+    by_length = {"batch_independent": True, "batch_independent_width": 128}
+    switch = GraphEntry("onnx/model_int8.onnx", "int8", False, pad_multiple=32, quantization=by_length)
     per_call = GraphEntry("onnx/model_int8.onnx", "int8", False, pad_multiple=128, quantization={})
     fp32 = GraphEntry("onnx/model.onnx", "fp32", False, pad_multiple=128)
     lengths = [5, 300, 7, 200, 90, 128, 129]
     assert batching.call_batches(per_token, lengths, 8, 2048) == [[0, 2, 4, 5], [6], [3], [1]]
     assert batching.call_batches(per_call, lengths, 8, 2048) == [[0], [2], [4], [5], [6], [3], [1]]
     assert batching.call_batches(fp32, lengths, 8, 2048) == [[0, 2, 4, 5, 6, 3], [1]]
+    # padded to multiples of 32 above one multiple: 90 -> 96 and 128 -> 128 batch, 129 -> 160 runs alone
+    assert batching.call_batches(switch, lengths, 8, 2048) == [[0, 2, 4, 5], [6], [3], [1]]
+    narrow = replace(switch, quantization={**by_length, "batch_independent_width": 64})
+    assert batching.call_batches(narrow, lengths, 8, 2048) == [[0, 2], [4], [5], [6], [3], [1]]
