@@ -142,7 +142,9 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "(needs the serve extra)",
     )
     _one_line_errors(p)
-    add_model_arguments(p, "L2-normalize /v1/embeddings vectors (/embed has its own field)", count=int)
+    add_model_arguments(
+        p, "L2-normalize /v1/embeddings vectors (/embed has its own field)", count=int, spin=d.spin
+    )
     p.add_argument(
         "--served-model-name",
         default=None,
@@ -177,7 +179,8 @@ def _add_serve_parser(sub: argparse._SubParsersAction) -> None:
         "--max-wait-ms",
         type=float,
         default=d.max_wait_ms,
-        help=f"how long a batch waits for more requests (default {d.max_wait_ms})",
+        help="how long a batch waits for the next request; each arrival restarts the wait, for at most "
+        f"as long as the previous model call took (default {d.max_wait_ms})",
     )
     p.add_argument(
         "--graceful-timeout-s",

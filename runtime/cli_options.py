@@ -22,9 +22,11 @@ def add_model_arguments(
     parser: argparse.ArgumentParser,
     normalize_help: str = "L2-normalize the vectors",
     count: Callable[[str], int] = int,
+    spin: bool = True,
 ) -> None:
     """``--model``, ``--precision``, ``--pooling``, ``--global-attention``, ``--normalize``, ``--threads``
-    (parsed by ``count``; its range is :class:`.options.ModelOptions`' to check, which names the flag)."""
+    (parsed by ``count``; its range is :class:`.options.ModelOptions`' to check, which names the flag)
+    and ``--spin``/``--no-spin`` (default ``spin``: the command's own)."""
     parser.add_argument("--model", required=True, help="exported model directory or hub id")
     parser.add_argument(
         "--precision",
@@ -47,6 +49,13 @@ def add_model_arguments(
         type=count,
         default=None,
         help="ONNX Runtime intra-op threads (default: one per core)",
+    )
+    parser.add_argument(
+        "--spin",
+        action=argparse.BooleanOptionalAction,
+        default=spin,
+        help="let those threads busy-wait between operators (ONNX Runtime's default) instead of sleeping; "
+        f"--no-spin leaves the cores to other threads and processes (default {'on' if spin else 'off'})",
     )
 
 

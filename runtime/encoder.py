@@ -85,6 +85,10 @@ class Longformer2Vec:
       `<cache_dir>/optimized/` (keyed by graph sha256, onnxruntime version and providers), so later
       starts skip graph optimization; ignored when `session_options` is given. Off by default: the first
       start writes into the cache, which read-only deployments cannot take.
+    * `spin=False` lets ONNX Runtime's intra-op threads sleep between operators instead of busy-waiting
+      (its default): use it when other threads or processes share the cores (a server's event loop,
+      other jobs), which spinning threads would otherwise take CPU from; ignored when
+      `session_options` is given.
     * `use_io_binding=True` binds inputs and outputs to the session's device (ORT IO binding); off by
       default because it measured no faster on CUDA. Only the outputs a pooling needs are fetched.
     """
@@ -100,6 +104,7 @@ class Longformer2Vec:
         providers: Sequence[ProviderSpec] | None = None,
         session_options: Any = None,
         intra_op_num_threads: int | None = None,
+        spin: bool = True,
         use_io_binding: bool = False,
         batch_size: int = 8,
         max_batch_tokens: int | None = None,
@@ -115,6 +120,7 @@ class Longformer2Vec:
                 global_attention=global_attention,
                 normalize=normalize,
                 threads=intra_op_num_threads,
+                spin=spin,
                 batch_size=batch_size,
                 max_batch_tokens=max_batch_tokens,
                 chunk_overlap=chunk_overlap,
@@ -182,6 +188,7 @@ class Longformer2Vec:
                 memory_pattern,
                 session_options,
                 intra_op_num_threads,
+                options.spin,
                 use_io_binding,
                 optimized_cache,
                 cache_dir,
@@ -211,6 +218,7 @@ class Longformer2Vec:
         memory_pattern: bool,
         session_options: Any,
         intra_op_num_threads: int | None,
+        spin: bool,
         use_io_binding: bool,
         optimized_cache: bool,
         cache_dir: str | os.PathLike[str] | None,
@@ -230,6 +238,7 @@ class Longformer2Vec:
             use_io_binding=use_io_binding,
             optimized_cache=optimized,
             memory_pattern=memory_pattern,
+            spin=spin,
         )
 
     # --------------------------------------------------------------- properties

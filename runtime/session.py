@@ -33,6 +33,7 @@ from .errors import ModelLoadError
 ProviderSpec = str | tuple[str, dict[str, Any]]
 
 CPU = "CPUExecutionProvider"
+ALLOW_SPINNING = "session.intra_op.allow_spinning"  # session config key; "0" = threads sleep when idle
 CUDA = "CUDAExecutionProvider"
 
 
@@ -134,14 +135,17 @@ class OnnxSession:
         use_io_binding: bool = False,
         optimized_cache: Path | None = None,
         memory_pattern: bool = True,
+        spin: bool = True,
     ) -> None:
         """``memory_pattern=False`` turns off ONNX Runtime's memory pattern (buffers planned from earlier
-        runs of a shape) in the options this session makes itself; a caller's ``session_options`` are
-        used as given."""
+        runs of a shape) and ``spin=False`` its intra-op threads' busy-waiting, in the options this
+        session makes itself; a caller's ``session_options`` are used as given."""
         warn_if_onnxruntime_clash()
         options = session_options or ort.SessionOptions()
         if session_options is None and not memory_pattern:
             options.enable_mem_pattern = False
+        if session_options is None and not spin:
+            options.add_session_config_entry(ALLOW_SPINNING, "0")
         if intra_op_num_threads is not None:
             options.intra_op_num_threads = int(intra_op_num_threads)
         self.requested_providers = list(providers) if providers is not None else default_providers()

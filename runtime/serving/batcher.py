@@ -4,8 +4,10 @@ Pure Python (threading + concurrent.futures), no web framework, so it is unit-te
 One worker thread owns the model: ONNX Runtime already spreads one call over every core, so a second
 thread would only make calls compete. The worker takes the oldest queued job, then keeps adding jobs
 while the merged token count stays within `max_batch_tokens` (TEI's "max batch tokens", counted as
-real tokens of the texts), at most `max_batch_requests` jobs, waiting at most `max_wait_ms` for more
-to arrive. Jobs are never split: a job over the budget runs alone (the runtime sub-batches it).
+real tokens of the texts), at most `max_batch_requests` jobs, while more keep arriving: each arrival
+gives the batch another `max_wait_ms`, up to as long as the last model call took
+(:meth:`MicroBatcher._take_batch`). Jobs are never split: a job over the budget runs alone (the
+runtime sub-batches it).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class _Job:
     inputs: list[Any]
     tokens: int
     future: Future[np.ndarray] = field(default_factory=Future)
+    arrived: float = field(default_factory=time.monotonic)
 
 
 class MicroBatcher:
@@ -85,6 +88,7 @@ class MicroBatcher:
         self._on_depth = on_depth
         self._queue: deque[_Job] = deque()
         self._running = 0  # jobs inside the current model call
+        self._last_call_s = 0.0  # how long the last model call took: the longest a batch waits to fill
         self._cond = threading.Condition()
         self._closing = False
         self._thread = threading.Thread(target=self._loop, name="longformer2vec-batcher", daemon=True)
@@ -126,7 +130,13 @@ class MicroBatcher:
             self._on_depth(len(self._queue), len(self._queue) + self._running)
 
     def _take_batch(self) -> list[_Job] | None:
-        """Block for the first job, then gather more within the token budget and the wait limit."""
+        """Block for the first job, then gather more within the token budget while they keep coming.
+
+        The batch closes once `max_wait` passes without a new job (each arrival restarts that wait), and
+        at the latest when it has waited as long as the last model call took (at least `max_wait`):
+        closed-loop clients answered together come back a few ms apart, and a fixed window from the
+        first of them would close on a batch of one and leave the rest for the next call.
+        """
         with self._cond:
             while not self._queue:
                 if self._closing:
@@ -134,7 +144,9 @@ class MicroBatcher:
                 self._cond.wait()
             batch = [self._queue.popleft()]
             tokens = batch[0].tokens
-            deadline = time.monotonic() + self.max_wait
+            now = time.monotonic()
+            deadline = now + self.max_wait
+            cap = now + max(self.max_wait, self._last_call_s)
             while len(batch) < self.max_batch_requests and tokens < self.max_batch_tokens:
                 if self._queue:
                     if tokens + self._queue[0].tokens > self.max_batch_tokens:
@@ -142,6 +154,7 @@ class MicroBatcher:
                     job = self._queue.popleft()
                     batch.append(job)
                     tokens += job.tokens
+                    deadline = min(cap, max(deadline, job.arrived + self.max_wait))
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closing:
@@ -174,6 +187,7 @@ class MicroBatcher:
         start = time.perf_counter()
         try:
             vectors = self._encode(inputs)
+            self._last_call_s = time.perf_counter() - start
         except Exception as exc:  # noqa: BLE001 - handed to the caller(s) through their futures
             if len(batch) == 1:
                 batch[0].future.set_exception(exc)

@@ -44,6 +44,9 @@ class ServeConfig:
     global_attention: str = "none"
     normalize: bool = False  # /v1/embeddings only; /embed follows its own `normalize` field (default true)
     threads: int | None = None  # ONNX Runtime intra-op threads; None = one per core
+    # Off: the event loop and the tokenizer threads share the cores with the model's threads, which
+    # would otherwise busy-wait between operators and take the CPU they need.
+    spin: bool = False
     batch_size: int = 8  # rows per ONNX call inside one merged model call (the runtime default)
     # merge budget (real tokens) and the runtime's padded tokens per ONNX call; None = the runtime's
     # default for the device it runs on (2048 on the CPU, 8192 on a GPU)

@@ -22,6 +22,7 @@ from longformer2vec.options import ModelOptions, OptionError
         ({"threads": 0}, "threads must be an integer >= 1, got 0"),
         ({"max_batch_tokens": -5}, "max_batch_tokens must be an integer >= 1, got -5"),
         ({"chunk_overlap": -1}, "chunk_overlap must be an integer >= 0, got -1"),
+        ({"spin": "no"}, "spin must be True or False, got 'no'"),
     ],
 )
 def test_each_option_is_checked_in_one_place(kwargs: dict, message: str) -> None:
@@ -40,11 +41,33 @@ def test_api_cli_and_server_build_the_same_options(stub_dir: Path) -> None:
         ["embed", "--model", str(stub_dir), "--pooling", "cls", "--threads", "2", "x"]
     )
     from_cli = ModelOptions.from_namespace(args)
-    from_server = ServeConfig(str(stub_dir), pooling="cls", threads=2).model_options()
+    from_server = ServeConfig(str(stub_dir), pooling="cls", threads=2, spin=True).model_options()
     assert from_cli == from_server == ModelOptions(str(stub_dir), pooling="cls", threads=2)
     model = Longformer2Vec(stub_dir, pooling="cls", intra_op_num_threads=2)
     assert model.options == from_cli
     assert Longformer2Vec.from_options(from_cli).encode("dog") == model.encode("dog")
+
+
+def test_spinning_is_on_in_the_api_and_off_in_the_server(stub_dir: Path) -> None:
+    """The server's event loop and tokenizer threads share the cores: its model threads sleep when idle."""
+    from longformer2vec.cli import build_parser
+    from longformer2vec.serving.config import ServeConfig
+    from longformer2vec.session import ALLOW_SPINNING
+
+    serve = build_parser().parse_args(["serve", "--model", str(stub_dir)])
+    assert ServeConfig(**{k: v for k, v in vars(serve).items() if k not in ("command", "func")}).spin is False
+    assert ServeConfig(str(stub_dir)).model_options().spin is False
+    assert ModelOptions.from_namespace(build_parser().parse_args(["embed", "--model", "m", "x"])).spin
+    assert not ModelOptions.from_namespace(
+        build_parser().parse_args(["embed", "--model", "m", "--no-spin", "x"])
+    ).spin
+
+    def entry(model: Longformer2Vec) -> str:
+        return model._session.session.get_session_options().get_session_config_entry(ALLOW_SPINNING)
+
+    assert entry(Longformer2Vec(stub_dir, spin=False)) == "0"
+    with pytest.raises(Exception, match="allow_spinning"):  # not set: ONNX Runtime's default (spin)
+        entry(Longformer2Vec(stub_dir))
 
 
 def test_api_names_its_own_keyword(stub_dir: Path) -> None:

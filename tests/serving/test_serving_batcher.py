@@ -132,6 +132,48 @@ def test_full_queue_refuses_and_close_drains() -> None:
     assert first.result(0).shape == (1, 2) and queued.result(0)[0, 0] == 6  # drained before stopping
 
 
+def _paced(batcher: MicroBatcher, n: int, gap_s: float) -> list:
+    """Submit n one-text jobs `gap_s` apart (clients coming back one by one) and wait for all of them."""
+    futures = []
+    for i in range(n):
+        if i:
+            time.sleep(gap_s)
+        futures.append(batcher.submit([f"p{i}"], 1))
+    for f in futures:
+        f.result(10)
+    return futures
+
+
+def test_a_batch_keeps_gathering_while_requests_keep_arriving() -> None:
+    # Arrivals 0.12 s apart, each within max-wait of the one before, spanning 0.36 s: more than one
+    # max-wait from the first. A window fixed at the first arrival would close after two of them.
+    model = FakeModel(block_first=True)
+    batcher = MicroBatcher(model, max_wait_ms=200)
+    try:
+        first = _blocked(model, batcher)
+        time.sleep(1.0)  # the previous model call took 1 s: the batch may wait that long in all
+        model.gate.set()
+        first.result(5)
+        _paced(batcher, 4, 0.12)
+        assert [len(c) for c in model.calls[1:]] == [4], model.calls
+    finally:
+        batcher.close(5)
+
+
+def test_gathering_stops_after_as_long_as_the_last_model_call() -> None:
+    # The last call took ~0 s, so the batch waits at most max-wait (0.2 s) in all, however steadily
+    # requests keep coming: the jobs 0.12 s apart split over several calls instead of one.
+    model = FakeModel()
+    batcher = MicroBatcher(model, max_wait_ms=200)
+    try:
+        batcher.submit(["warm"], 1).result(5)
+        _paced(batcher, 5, 0.12)
+        sizes = [len(c) for c in model.calls[1:]]
+        assert sum(sizes) == 5 and len(sizes) >= 2 and max(sizes) <= 3, model.calls
+    finally:
+        batcher.close(5)
+
+
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="capacity"):
         MicroBatcher(FakeModel(), capacity=0)
