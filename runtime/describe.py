@@ -14,6 +14,12 @@ from .tables import format_parity_table, format_ranking_table
 def graph_summary(graph: GraphEntry) -> str:
     quantization = graph.quantization or {}
     recipe = f", recipe {quantization['name']}" if quantization.get("name") else ""
+    width = graph.batch_independent_width
+    if graph.precision == "int8":  # how far its rows may share a call without moving each other
+        rows = {0: "rows one per call", None: "rows batch at any width"}.get(
+            width, f"rows batch up to {width} tokens"
+        )
+        recipe += f", {rows}"
     inputs = ", ".join(graph.inputs)
     return (
         f"  {graph.file}: {graph.name}{recipe}; layout {graph.layout or 'unrecorded'}, pad multiple "
