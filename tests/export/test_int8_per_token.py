@@ -101,18 +101,22 @@ def test_unknown_node_is_refused(tmp_path: Path) -> None:
         quantize_per_token(fp32, tmp_path / "int8.onnx", ["/nope/MatMul"])
 
 
-@pytest.fixture(scope="module")
-def per_token_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An int8 export with one activation scale per token, through the CLI as a user asks for it."""
+def _export_int8(tiny_hf: Path, out: Path, activations: str) -> Path:
+    """An int8 export with ``--int8-activations activations``, through the CLI as a user asks for it."""
     import subprocess
     import sys
 
-    out = tmp_path_factory.mktemp("onnx") / "per-token"
     cmd = [sys.executable, "-m", "longformer2vec", "export", str(tiny_hf), "--output", str(out)]
-    cmd += ["--precision", "int8", "--int8-activations", "per-token"]
+    cmd += ["--precision", "int8", "--int8-activations", activations]
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     return out
+
+
+@pytest.fixture(scope="module")
+def per_token_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One activation scale per token at every width."""
+    return _export_int8(tiny_hf, tmp_path_factory.mktemp("onnx") / "per-token", "per-token")
 
 
 def test_per_token_int8_batches_and_every_vector_is_the_same_alone(per_token_int8_dir: Path) -> None:
@@ -131,16 +135,8 @@ def test_per_token_int8_batches_and_every_vector_is_the_same_alone(per_token_int
 
 @pytest.fixture(scope="module")
 def per_call_int8_dir(tiny_hf: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An int8 export with ONNX Runtime's dynamic quantization only (one scale per call)."""
-    import subprocess
-    import sys
-
-    out = tmp_path_factory.mktemp("onnx") / "per-call"
-    cmd = [sys.executable, "-m", "longformer2vec", "export", str(tiny_hf), "--output", str(out)]
-    cmd += ["--precision", "int8", "--int8-activations", "per-tensor"]
-    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
-    return out
+    """ONNX Runtime's dynamic quantization only (one scale per call)."""
+    return _export_int8(tiny_hf, tmp_path_factory.mktemp("onnx") / "per-call", "per-tensor")
 
 
 def test_per_call_int8_runs_one_row_per_call(
