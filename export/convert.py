@@ -57,7 +57,6 @@ class Int8Recipe:
         return SHORT_ROW_TOKENS if self.activations == "by-length" else None
 
 
-ACTIVATIONS = INT8_ACTIVATIONS
 SHORT_ROW_TOKENS = INT8_BATCHED_ROW_TOKENS  # the by-length graph's per-token branch: inputs this wide or less
 
 
@@ -150,8 +149,8 @@ def quantize_int8(fp32_path: Path, int8_path: Path, recipe: Int8Recipe = INT8_RE
     on CPUs without VNNI, where u8 x s8 products can saturate (``benchmarks/quantization_choice.py``).
     ``by-length`` recipes write both and join them with :func:`.length_switch.merge_by_length`.
     """
-    if recipe.activations not in ACTIVATIONS:
-        raise ValueError(f"recipe {recipe.name!r}: activations must be one of {', '.join(ACTIVATIONS)}")
+    if recipe.activations not in INT8_ACTIVATIONS:
+        raise ValueError(f"recipe {recipe.name!r}: activations must be one of {', '.join(INT8_ACTIVATIONS)}")
     graph = onnx.load(str(fp32_path))
     quantize, exclude = int8_matmuls(graph.graph, recipe)
     if recipe.activations != "per-tensor" and (

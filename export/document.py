@@ -40,6 +40,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..contract import ATTENTION_MASK, DOCUMENT_EMBEDDING, INPUT_IDS, SENTENCE_EMBEDDING
+from .length_switch import all_nodes
 
 P = "document/"  # prefix of every tensor this module adds, so none collides with the encoder's names
 INLINE_BELOW = 4096  # bytes: smaller matrices are copied into the document graph
@@ -128,22 +129,18 @@ def _ancestors(graph: onnx.GraphProto, output: str) -> list[onnx.NodeProto]:
             needed.add(index)
             node = graph.node[index]
             stack.extend(node.input)
-            for attribute in node.attribute:  # names a subgraph reads from this scope
+            for attribute in node.attribute:  # names a subgraph (and its own subgraphs) read from this scope
                 for sub in [attribute.g, *attribute.graphs]:
-                    stack.extend(i for n in sub.node for i in n.input)
+                    stack.extend(i for n in all_nodes(sub) for i in n.input)
     return [node for i, node in enumerate(graph.node) if i in needed]
 
 
 def _rename_inputs(node: onnx.NodeProto, rename: dict[str, str]) -> None:
     """Rename ``node``'s inputs, and those of the nodes of its subgraphs (an ``If`` reads the graph's
     inputs from its branches), in place."""
-    for i, name in enumerate(node.input):
-        if name in rename:
-            node.input[i] = rename[name]
-    for attribute in node.attribute:
-        for sub in [attribute.g, *attribute.graphs]:
-            for inner in sub.node:
-                _rename_inputs(inner, rename)
+    nested = (inner for a in node.attribute for sub in [a.g, *a.graphs] for inner in all_nodes(sub))
+    for target in [node, *nested]:
+        target.input[:] = [rename.get(name, name) for name in target.input]
 
 
 def _const(name: str, value, dtype=np.int64) -> TensorProto:

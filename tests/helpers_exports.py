@@ -49,7 +49,9 @@ def export_tiny_int8(tiny_hf: Path, out: Path) -> Path:
     res = subprocess.run([*cmd, "--precision", "int8"], capture_output=True, text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert "parity int8" in res.stderr and "graphs:         int8" in res.stdout
-    assert "onnx/model_int8.onnx: int8, recipe all-linear, rows batch up to 128 tokens; layout gpu" in res.stdout
+    assert (
+        "onnx/model_int8.onnx: int8, recipe all-linear, rows batch up to 128 tokens; layout gpu" in res.stdout
+    )
     return out
 
 
